@@ -1,0 +1,3 @@
+"""Strings to ids, all in the TensorFlow graph: tokenizer, packer, vocabularies."""
+
+from keras_bert_lab.text.vocab_file import SPECIAL_TOKENS, read_vocab
