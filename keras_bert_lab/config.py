@@ -1,0 +1,260 @@
+"""`BertConfig`: BERT's hyper-parameters, presets, and the two on-disk formats.
+
+Google's `bert_config.json` and Hugging Face's `config.json` carry the same
+numbers under the same names (HF adds `layer_norm_eps` and bookkeeping keys).
+keras-hub's `BertBackbone` takes its own argument names and has no reader for
+either file nor a way to pick the exact (erf) GELU, so this small dataclass is
+written by hand. Keys this package does not use are logged, never kept.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+
+logger = logging.getLogger("keras_bert_lab")
+
+HIDDEN_ACTS = ("gelu", "gelu_approximate")
+
+# name -> (num_layers, hidden_size); heads = H / 64, intermediate = 4 H.
+# Turc et al. 2019 ("Well-Read Students Learn Better") and the BERT paper.
+_PRESETS = {
+    "tiny": (2, 128),
+    "mini": (4, 256),
+    "small": (4, 512),
+    "medium": (8, 512),
+    "base": (12, 768),
+    "large": (24, 1024),
+}
+
+# Our field name -> the key both Google and HF use.
+_FILE_KEYS = {
+    "vocab_size": "vocab_size",
+    "hidden_size": "hidden_size",
+    "num_layers": "num_hidden_layers",
+    "num_heads": "num_attention_heads",
+    "intermediate_size": "intermediate_size",
+    "hidden_act": "hidden_act",
+    "hidden_dropout_prob": "hidden_dropout_prob",
+    "attention_probs_dropout_prob": "attention_probs_dropout_prob",
+    "max_position_embeddings": "max_position_embeddings",
+    "type_vocab_size": "type_vocab_size",
+    "initializer_range": "initializer_range",
+    "layer_norm_eps": "layer_norm_eps",
+}
+
+# File spellings of the activations -> ours. HF's "gelu" is erf-exact;
+# "gelu_new" and "gelu_pytorch_tanh" are the tanh approximation.
+_ACT_FROM_FILE = {
+    "gelu": "gelu",
+    "gelu_approximate": "gelu_approximate",
+    "gelu_new": "gelu_approximate",
+    "gelu_pytorch_tanh": "gelu_approximate",
+}
+_ACT_TO_HF = {"gelu": "gelu", "gelu_approximate": "gelu_new"}
+
+# Pure bookkeeping that changes nothing in the model; dropped without a log.
+_BOOKKEEPING_KEYS = frozenset({
+    "architectures", "model_type", "transformers_version", "_name_or_path",
+    "torch_dtype", "dtype", "pad_token_id", "use_cache",
+    "gradient_checkpointing", "classifier_dropout", "directionality",
+    "output_past", "tie_word_embeddings",
+})
+
+# Keys whose non-default values would change the model into one we do not
+# build: key -> the only accepted value.
+_REQUIRED_VALUES = {
+    "position_embedding_type": "absolute",
+    "is_decoder": False,
+    "add_cross_attention": False,
+}
+
+
+@dataclasses.dataclass
+class BertConfig:
+  """BERT's architecture hyper-parameters (names as in the BERT paper's code).
+
+  Args:
+    vocab_size: rows of the word-embedding table.
+    hidden_size: width H of every layer.
+    num_layers: number of transformer blocks L.
+    num_heads: attention heads A; must divide `hidden_size`.
+    intermediate_size: width of the feed-forward layer (4 H in the paper).
+    hidden_act: `"gelu"` (exact, erf, as in BERT's code and HF) or
+      `"gelu_approximate"` (tanh, as in keras-hub).
+    hidden_dropout_prob: dropout on embeddings and sub-layer outputs.
+    attention_probs_dropout_prob: dropout on attention probabilities.
+    max_position_embeddings: longest sequence the position table covers.
+    type_vocab_size: number of segment (token type) ids.
+    initializer_range: stddev of the truncated-normal initializer.
+    layer_norm_eps: LayerNorm epsilon (1e-12 in BERT).
+
+  Example:
+    >>> cfg = BertConfig.preset("tiny", vocab_size=1000)
+    >>> cfg.num_heads, cfg.intermediate_size
+    (2, 512)
+  """
+
+  vocab_size: int = 30522
+  hidden_size: int = 768
+  num_layers: int = 12
+  num_heads: int = 12
+  intermediate_size: int = 3072
+  hidden_act: str = "gelu"
+  hidden_dropout_prob: float = 0.1
+  attention_probs_dropout_prob: float = 0.1
+  max_position_embeddings: int = 512
+  type_vocab_size: int = 2
+  initializer_range: float = 0.02
+  layer_norm_eps: float = 1e-12
+
+  def __post_init__(self):
+    if self.hidden_act not in HIDDEN_ACTS:
+      raise ValueError(
+          f"BertConfig.hidden_act={self.hidden_act!r} is not supported; use "
+          f"one of {HIDDEN_ACTS} ('gelu' is exact erf GELU as in BERT and HF, "
+          "'gelu_approximate' the tanh form keras-hub uses).")
+    if self.hidden_size % self.num_heads:
+      raise ValueError(
+          f"BertConfig.hidden_size={self.hidden_size} is not divisible by "
+          f"num_heads={self.num_heads}; pick num_heads dividing hidden_size "
+          "(BERT uses hidden_size / 64).")
+    for name in ("vocab_size", "hidden_size", "num_layers", "num_heads",
+                 "intermediate_size", "max_position_embeddings",
+                 "type_vocab_size"):
+      value = getattr(self, name)
+      if not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"BertConfig.{name}={value!r} must be a positive integer.")
+
+  @classmethod
+  def preset(cls, name, **overrides):
+    """Returns the config of a published BERT size.
+
+    Args:
+      name: one of `tiny mini small medium base large` (L2/H128, L4/H256,
+        L4/H512, L8/H512, L12/H768, L24/H1024; heads H/64, intermediate 4H).
+      **overrides: fields to change, e.g. `vocab_size=8000`.
+
+    Returns:
+      A `BertConfig`.
+
+    Example:
+      >>> BertConfig.preset("base").num_layers
+      12
+    """
+    if name not in _PRESETS:
+      raise ValueError(
+          f"Unknown BertConfig preset {name!r}; choose one of "
+          f"{', '.join(_PRESETS)}.")
+    num_layers, hidden = _PRESETS[name]
+    fields = dict(num_layers=num_layers, hidden_size=hidden,
+                  num_heads=hidden // 64, intermediate_size=4 * hidden)
+    fields.update(overrides)
+    return cls(**fields)
+
+  def to_dict(self):
+    """Returns the fields as a plain dict (for Keras `get_config`)."""
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, values):
+    """Builds a config from `to_dict()` output; unknown keys are an error."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+      raise ValueError(
+          f"BertConfig got unknown fields {unknown}; known: {sorted(names)}.")
+    return cls(**values)
+
+  @classmethod
+  def from_file_dict(cls, values, source="config"):
+    """Builds a config from a Google `bert_config.json` or HF `config.json` dict.
+
+    Args:
+      values: the parsed JSON.
+      source: where it came from, used in messages.
+
+    Returns:
+      A `BertConfig`. Keys this package does not use (other than HF
+      bookkeeping such as `architectures`) are logged as a warning.
+
+    Raises:
+      ValueError: a required key is missing, the activation is unknown, or a
+        key asks for a model we do not build (e.g. relative positions).
+    """
+    fields = {}
+    for field, key in _FILE_KEYS.items():
+      if key in values:
+        fields[field] = values[key]
+      elif field != "layer_norm_eps":  # Google's file has none: 1e-12.
+        raise ValueError(
+            f"{source} lacks the key {key!r}; a BERT config needs "
+            f"{sorted(set(_FILE_KEYS.values()) - {'layer_norm_eps'})}.")
+    act = fields["hidden_act"]
+    if act not in _ACT_FROM_FILE:
+      raise ValueError(
+          f"{source}: hidden_act={act!r} is not supported; accepted: "
+          f"{sorted(_ACT_FROM_FILE)}.")
+    fields["hidden_act"] = _ACT_FROM_FILE[act]
+    for key, accepted in _REQUIRED_VALUES.items():
+      if key in values and values[key] != accepted:
+        raise ValueError(
+            f"{source}: {key}={values[key]!r} describes a model this package "
+            f"does not build; only {key}={accepted!r} is supported.")
+    unknown = sorted(set(values) - set(_FILE_KEYS.values())
+                     - _BOOKKEEPING_KEYS - set(_REQUIRED_VALUES))
+    if unknown:
+      logger.warning("%s: ignoring keys this package does not use: %s",
+                     source, ", ".join(unknown))
+    return cls(**fields)
+
+  @classmethod
+  def from_json_file(cls, path):
+    """Reads a Google `bert_config.json` or an HF `config.json`.
+
+    Args:
+      path: the JSON file.
+
+    Returns:
+      A `BertConfig`.
+
+    Example:
+      >>> cfg = BertConfig.from_json_file("uncased_L-12_H-768_A-12/bert_config.json")
+    """
+    path = os.fspath(path)
+    try:
+      with open(path, encoding="utf-8") as f:
+        values = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+      raise ValueError(f"Cannot read BERT config {path!r}: {e}") from e
+    return cls.from_file_dict(values, source=path)
+
+  def to_google_dict(self):
+    """Returns the dict of Google's `bert_config.json` (no `layer_norm_eps`:
+    Google's code fixes it at 1e-12)."""
+    values = {key: getattr(self, field) for field, key in _FILE_KEYS.items()}
+    del values["layer_norm_eps"]
+    return values
+
+  def to_hf_dict(self):
+    """Returns the dict of an HF `config.json` for a `BertModel`."""
+    values = {key: getattr(self, field) for field, key in _FILE_KEYS.items()}
+    values["hidden_act"] = _ACT_TO_HF[self.hidden_act]
+    values.update(model_type="bert", architectures=["BertForPreTraining"],
+                  position_embedding_type="absolute", pad_token_id=0)
+    return values
+
+  def write_google_json(self, path):
+    """Writes Google's `bert_config.json` to `path`."""
+    _write_json(path, self.to_google_dict())
+
+  def write_hf_json(self, path):
+    """Writes HF's `config.json` to `path`."""
+    _write_json(path, self.to_hf_dict())
+
+
+def _write_json(path, values):
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(values, f, indent=2, sort_keys=True)
+    f.write("\n")

@@ -1,0 +1,339 @@
+"""BERT's tokenization, exactly as Google's original `tokenization.py`, in the graph.
+
+Why not a library tokenizer as it is:
+  * `tensorflow_text.BertTokenizer` / `FastBertTokenizer` lower-case with ICU's
+    NFKC case folding, which rewrites "…" to "...", "ﬁ" to "fi" and full-width
+    letters to ASCII; the original uses Python's `str.lower()`, so their ids
+    differ on real text.
+  * keras-hub's `WordPieceTokenizer` does not strip accents the way BERT does
+    and splits on a different punctuation set.
+  * `FastWordpieceTokenizer`'s end-to-end mode measures the 200-character
+    word limit in bytes, not characters.
+So this module composes tensorflow-text and TensorFlow ops into the original's
+rules and writes by hand only the glue:
+
+  1. clean: drop NUL, U+FFFD and Cc/Cf characters other than tab/LF/CR;
+     invalid UTF-8 bytes are dropped too (the original decodes with
+     `errors="ignore"`);
+  2. lower case (`lower_case=True` only): `tf.strings.lower(encoding="utf-8")`
+     (ICU full lower-case mapping = Python's `str.lower()`, final sigma
+     included), then NFD (`tensorflow_text.normalize_utf8`), then remove
+     combining marks (Mn);
+  3. split (`tensorflow_text.regex_split_with_offsets`) on whitespace
+     (tab/LF/CR and Unicode Z*), keeping each punctuation character (ASCII
+     33-47, 58-64, 91-96, 123-126 and Unicode P*) and each CJK ideograph of
+     the original's eight ranges as a word of its own;
+  4. WordPiece, greedy longest-match-first with `##` continuations
+     (`tensorflow_text.FastWordpieceTokenizer`, which implements exactly
+     that); a word longer than 200 characters becomes `[UNK]`, and so does a
+     word with a piece that matches nothing.
+
+Speed: steps 3 and 4 run fused in FastWordpieceTokenizer's end-to-end mode,
+whose pre-tokenization is the same split (checked on every line of the
+shared corpora and the edge cases in the tests). Its word limit counts bytes,
+so it is set to 200 bytes, which is exact for every word of at most 200
+bytes; a longer word comes out as an `[UNK]` spanning it, and if it has at
+most 200 characters it is WordPiece-tokenized on its own and spliced back.
+Invalid UTF-8 is found with one regex and transcoded away only in the rows
+that hold it. There is no `tf.cond` (inside a `tf.data` map one costs more
+than tokenizing the batch) and no `regex_split` on the hot path (it compiles
+its pattern on every call).
+
+`[CLS]`, `[SEP]` and `[MASK]` written inside raw text are ordinary text: they
+split into `[`, `cls`, `]` as in the original.
+"""
+
+import functools
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from keras_bert_lab.text.vocab_file import read_vocab
+
+# Characters the original's `_clean_text` deletes: NUL and the other Cc
+# controls except tab/LF/CR, format characters (Cf), and U+FFFD.
+_REMOVED = r"[^\P{Cc}\t\n\r]|[\p{Cf}\x{FFFD}]"
+# What splits words: the original maps tab/LF/CR and Zs to a space and then
+# splits on Python's whitespace, which adds U+2028/U+2029 (Zl, Zp).
+_WHITESPACE = r"[\t\n\r\p{Z}]+"
+_PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}]"
+# The eight CJK ideograph ranges of the original `_is_chinese_char`.
+_CJK = (r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}"
+        r"\x{2A700}-\x{2B73F}\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}"
+        r"\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]")
+_KEEP = f"{_PUNCTUATION}|{_CJK}"
+# Valid UTF-8: scalar values only (RE2 would accept encoded surrogates).
+_VALID_UTF8 = r"(?s)[\x{0}-\x{D7FF}\x{E000}-\x{10FFFF}]*"
+_DELIMITERS = f"{_WHITESPACE}|{_KEEP}"
+
+MAX_CHARS_PER_WORD = 200
+
+
+def normalize(texts, lower_case):
+  """Applies the original's text cleaning and, if asked, lower-casing.
+
+  Args:
+    texts: `tf.string` tensor of any shape. Invalid UTF-8 bytes are dropped.
+    lower_case: also lower-case, NFD-decompose and strip accents (Mn).
+
+  Returns:
+    A `tf.string` tensor of the same shape.
+
+  Example:
+    >>> normalize(tf.constant(["Ｈéllo\u200b!"]), lower_case=True)
+    <tf.Tensor: ... numpy=array([b'\xef\xbd\x88ello!'], dtype=object)>
+  """
+  # Transcoding costs more than all the rest; only rows with invalid bytes.
+  invalid = tf.where(~tf.strings.regex_full_match(texts, _VALID_UTF8))
+  texts = tf.tensor_scatter_nd_update(texts, invalid, tf.strings.unicode_transcode(
+      tf.gather_nd(texts, invalid), "UTF-8", "UTF-8", errors="ignore"))
+  texts = tf.strings.regex_replace(texts, _REMOVED, "")
+  if lower_case:
+    texts = tf.strings.lower(texts, encoding="utf-8")
+    texts = tf_text.normalize_utf8(texts, "NFD")
+    texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+  return texts
+
+
+def split_words(normalized_texts):
+  """Splits normalized text into BERT's words (before WordPiece).
+
+  Args:
+    normalized_texts: `tf.string` [batch], output of `normalize`.
+
+  Returns:
+    `(words, starts, ends)`: ragged [batch, (words)] strings and their byte
+    offsets into `normalized_texts`.
+
+  Example:
+    >>> split_words(tf.constant(["hi, 中文"]))[0]
+    <tf.RaggedTensor [[b'hi', b',', b'\xe4\xb8\xad', b'\xe6\x96\x87']]>
+  """
+  return tf_text.regex_split_with_offsets(normalized_texts, _DELIMITERS, _KEEP)
+
+
+def basic_tokenize(texts, lower_case):
+  """The original's `BasicTokenizer`: raw text to words, in the graph.
+
+  Args:
+    texts: `tf.string` [batch].
+    lower_case: as in `BertTokenizer`.
+
+  Returns:
+    Ragged [batch, (words)] `tf.string`.
+  """
+  return split_words(normalize(texts, lower_case))[0]
+
+
+class BertTokenizer(keras.layers.Layer):
+  """BERT's WordPiece tokenizer with the original's exact rules, in the graph.
+
+  Runs in `tf.data` maps, `tf.function`s and SavedModels; uses only TensorFlow
+  and tensorflow-text ops. Adds no special tokens (see `BertPacker`).
+
+  Args:
+    vocab_file: WordPiece vocabulary, one token per line (checked by
+      `read_vocab`: it must hold `[PAD] [UNK] [CLS] [SEP] [MASK]`).
+    lower_case: lower-case and strip accents, as uncased BERT models expect.
+    **kwargs: passed to `keras.layers.Layer`.
+
+  Example:
+    >>> tok = BertTokenizer("vocab.txt", lower_case=True)
+    >>> tok(tf.constant(["Hello world!", "中文"]))
+    <tf.RaggedTensor [[7592, 2088, 999], [1746, 1861]]>
+    >>> tok.detokenize(tok(tf.constant(["Unaffable"])))
+    <tf.Tensor: ... numpy=array([b'unaffable'], dtype=object)>
+  """
+
+  def __init__(self, vocab_file, lower_case=True, **kwargs):
+    kwargs.setdefault("dtype", "int32")
+    super().__init__(trainable=False, **kwargs)
+    # Strings in, ragged ids out: Keras must not cast or convert them.
+    self._convert_input_args = False
+    self._allow_non_tensor_positional_args = True
+    self.vocab_file = str(vocab_file)
+    self.lower_case = bool(lower_case)
+    self.vocab = read_vocab(self.vocab_file)
+    self.vocab_size = len(self.vocab)
+    ids = {token: i for i, token in enumerate(self.vocab)}
+    self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
+        ids[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))
+    wordpiece = functools.partial(
+        tf_text.FastWordpieceTokenizer, self.vocab, suffix_indicator="##",
+        token_out_type=tf.int32, unknown_token="[UNK]")
+    # Fused split + WordPiece; exact for words of at most 200 bytes.
+    self._fused = wordpiece(
+        max_bytes_per_word=MAX_CHARS_PER_WORD, no_pretokenization=False,
+        support_detokenization=True)
+    # For single words of more than 200 bytes but at most 200 characters.
+    self._wordpiece = wordpiece(
+        max_bytes_per_word=4 * MAX_CHARS_PER_WORD, no_pretokenization=True)
+    self.built = True
+
+  def call(self, texts):
+    """Tokenizes `texts` (a `tf.string` scalar or [batch]) to int32 ids."""
+    return self._tokenize(texts, with_offsets=False)
+
+  def tokenize_with_offsets(self, texts):
+    """Tokenizes and reports where each token came from.
+
+    Args:
+      texts: `tf.string` scalar or [batch].
+
+    Returns:
+      `(ids, starts, ends)`, each ragged [batch, (tokens)] (int32, int64,
+      int64). Offsets are **byte** offsets into the input strings:
+      `texts[i][starts[i][j]:ends[i][j]]` is the text token j came from (the
+      whole word for `[UNK]`; the characters a `##` piece covers, without
+      `##`). A piece that begins or ends inside one input character (this
+      happens only when normalization expands a character, e.g. a Hangul
+      syllable decomposing into jamo) is given that whole character.
+    """
+    return self._tokenize(texts, with_offsets=True)
+
+  def _tokenize(self, texts, with_offsets):
+    texts = tf.convert_to_tensor(texts, dtype=tf.string)
+    scalar = texts.shape.rank == 0
+    if scalar:
+      texts = tf.expand_dims(texts, 0)
+    normalized = normalize(texts, self.lower_case)
+    ids, starts, ends = self._fused.tokenize_with_offsets(normalized)
+    ids, starts, ends = self._retokenize_long_words(normalized, ids, starts,
+                                                    ends)
+    if with_offsets:
+      starts, ends = _map_to_input(texts, starts, ends, self.lower_case)
+      result = ids, starts, ends
+    else:
+      result = ids
+    if scalar:
+      return tf.nest.map_structure(lambda t: t[0], result)
+    return result
+
+  def _retokenize_long_words(self, normalized, ids, starts, ends):
+    """Applies the original's 200-character word limit to the fused output.
+
+    The fused op turns each word of more than 200 bytes into one `[UNK]`
+    spanning it; those with at most 200 characters are WordPiece-tokenized
+    here and their pieces put in place of the `[UNK]`.
+
+    Args:
+      normalized: `tf.string` [batch], what the fused op tokenized.
+      ids, starts, ends: its output, ragged [batch, (tokens)].
+
+    Returns:
+      `(ids, starts, ends)` like the input.
+    """
+    # Flat tensors only: ragged ops (value_rowids, element-wise arithmetic)
+    # are composites of many small ops with shape assertions, which inside a
+    # tf.data map cost more than the tokenization itself.
+    flat = (ids.flat_values, starts.flat_values, ends.flat_values)
+    spans = flat[2] - flat[1]
+    long_word = (flat[0] == self.unk_id) & (spans > MAX_CHARS_PER_WORD)
+    token_rows = _segment_ids(ids.row_splits)
+    words = tf.strings.substr(tf.gather(normalized, token_rows[long_word]),
+                              flat[1][long_word], spans[long_word])
+    fits = tf.strings.length(words, unit="UTF8_CHAR") <= MAX_CHARS_PER_WORD
+    redo = tf.tensor_scatter_nd_update(long_word, tf.where(long_word), fits)
+    pieces = self._wordpiece.tokenize_with_offsets(words[fits])
+    piece_splits = pieces[0].row_splits
+    piece_word = _segment_ids(piece_splits)
+    word_starts = tf.gather(flat[1][redo], piece_word)
+    pieces = (pieces[0].flat_values, pieces[1].flat_values + word_starts,
+              pieces[2].flat_values + word_starts)
+    *flat, row_splits = _splice(redo, flat, token_rows, ids.nrows(), pieces,
+                                piece_splits, piece_word)
+    return tuple(tf.RaggedTensor.from_row_splits(v, row_splits, validate=False)
+                 for v in flat)
+
+  def detokenize(self, ids):
+    """Joins ids back into text: `##` pieces onto their word, words by spaces.
+
+    Args:
+      ids: int ids, ragged or dense, [batch, (tokens)] or [tokens].
+
+    Returns:
+      `tf.string` [batch] (or a scalar for 1-D input).
+    """
+    return self._fused.detokenize(ids)
+
+  def id_to_token(self, ids):
+    """Maps ids to their vocabulary strings (same shape)."""
+    return tf.gather(tf.constant(self.vocab), ids)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(vocab_file=self.vocab_file, lower_case=self.lower_case)
+    return config
+
+
+def _segment_ids(row_splits):
+  """The row of each value of a ragged tensor with these row splits (one
+  op; `RaggedTensor.value_rowids` is a composite of many)."""
+  return tf.searchsorted(row_splits[1:], tf.range(row_splits[-1]),
+                         side="right", out_type=row_splits.dtype)
+
+
+def _splice(redo, tokens, token_rows, nrows, pieces, piece_splits,
+            piece_token):
+  """Replaces chosen tokens by lists of pieces, on flat tensors.
+
+  Args:
+    redo: bool [num_tokens], which tokens to replace.
+    tokens: tuple of flat tensors [num_tokens] (ids, starts, ends).
+    token_rows: int64 [num_tokens], each token's row; `nrows` rows in all.
+    pieces: tuple like `tokens` of flat tensors [num_pieces].
+    piece_splits: row splits grouping `pieces`, one row per True in `redo`.
+    piece_token: int64 [num_pieces], the row of each piece.
+
+  Returns:
+    The new flat tensors, then their row splits.
+  """
+  counts = piece_splits[1:] - piece_splits[:-1]
+  lengths = tf.tensor_scatter_nd_update(
+      tf.ones_like(redo, tf.int64), tf.where(redo), counts)
+  out_starts = tf.cumsum(lengths, exclusive=True)
+  piece_positions = tf.range(piece_splits[-1]) + tf.gather(
+      out_starts[redo] - piece_splits[:-1], piece_token)
+  positions = [tf.cast(out_starts[~redo], tf.int32),
+               tf.cast(piece_positions, tf.int32)]
+  values = [tf.dynamic_stitch(positions, [t[~redo], tf.cast(p, t.dtype)])
+            for t, p in zip(tokens, pieces)]
+  row_lengths = tf.math.unsorted_segment_sum(lengths, token_rows, nrows)
+  return (*values, tf.concat([[0], tf.cumsum(row_lengths)], axis=0))
+
+
+def _map_to_input(texts, starts, ends, lower_case):
+  """Maps byte offsets in `normalize(texts)` to byte offsets in `texts`.
+
+  Each input character is normalized on its own; the byte lengths of the
+  results align the two strings (the whole-string and per-character
+  normalizations have the same length: the only contextual rule, Greek final
+  sigma, swaps letters of equal length). Invalid bytes and removed characters
+  have length 0 there, so no offset points at them.
+  """
+  chars, char_starts = tf.strings.unicode_split_with_offsets(
+      texts, "UTF-8", errors="replace")
+  nonempty = chars.row_lengths() > 0
+  last_end = tf.RaggedTensor.from_row_lengths(
+      tf.boolean_mask(tf.cast(tf.strings.length(texts), tf.int64), nonempty),
+      tf.cast(nonempty, tf.int64))
+  char_ends = tf.concat([char_starts[:, 1:], last_end], axis=1)
+  char_sizes = tf.cast(
+      tf.strings.length(normalize(chars.flat_values, lower_case)), tf.int64)
+  # Lay the rows of the normalized text end to end: global byte positions.
+  cum_end = tf.cumsum(char_sizes)
+  row_sizes = tf.reduce_sum(chars.with_flat_values(char_sizes), axis=1)
+  row_offsets = tf.expand_dims(tf.cumsum(row_sizes, exclusive=True), 1)
+  last = tf.maximum(tf.size(cum_end, out_type=tf.int64) - 1, 0)
+
+  def char_at(byte_positions):
+    # The character whose normalized bytes hold each position.
+    index = tf.searchsorted(cum_end[tf.newaxis], byte_positions[tf.newaxis],
+                            side="right", out_type=tf.int64)[0]
+    return tf.minimum(index, last)
+
+  first = char_at((starts + row_offsets).flat_values)
+  final = char_at((ends + row_offsets).flat_values - 1)
+  return (starts.with_flat_values(tf.gather(char_starts.flat_values, first)),
+          ends.with_flat_values(tf.gather(char_ends.flat_values, final)))
