@@ -148,7 +148,8 @@ class BertTokenizer(keras.layers.Layer):
 
   def __init__(self, vocab_file, lower_case=True, **kwargs):
     kwargs.setdefault("dtype", "int32")
-    super().__init__(trainable=False, **kwargs)
+    kwargs.setdefault("trainable", False)
+    super().__init__(**kwargs)
     # Strings in, ragged ids out: Keras must not cast or convert them.
     self._convert_input_args = False
     self._allow_non_tensor_positional_args = True
