@@ -1,4 +1,5 @@
 """Strings to ids, all in the TensorFlow graph: tokenizer, packer, vocabularies."""
 
+from keras_bert_lab.text.packing import TRUNCATIONS, BertPacker
 from keras_bert_lab.text.tokenizer import BertTokenizer, basic_tokenize, normalize
 from keras_bert_lab.text.vocab_file import SPECIAL_TOKENS, read_vocab
