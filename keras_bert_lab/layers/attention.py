@@ -60,7 +60,7 @@ class BertSelfAttention(keras.layers.Layer):
     self.output_dense = dense("output_dense")
     self.dropout = keras.layers.Dropout(dropout_rate, dtype=self.dtype_policy)
 
-  def build(self, input_shape=None, mask_shape=None):
+  def build(self, x_shape=None, input_mask_shape=None):
     for layer in (self.query, self.key, self.value, self.output_dense):
       layer.build((None, None, self.hidden_size))
     self.built = True
@@ -85,8 +85,8 @@ class BertSelfAttention(keras.layers.Layer):
     context = ops.reshape(context, (batch, seq, self.hidden_size))
     return self.output_dense(context)
 
-  def compute_output_shape(self, input_shape, mask_shape=None):
-    return tuple(input_shape)
+  def compute_output_shape(self, x_shape, input_mask_shape=None):
+    return tuple(x_shape)
 
   def get_config(self):
     config = super().get_config()

@@ -60,7 +60,7 @@ class BertEmbeddings(keras.layers.Layer):
         epsilon=layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm")
     self.dropout = keras.layers.Dropout(dropout_rate, dtype=self.dtype_policy)
 
-  def build(self, input_shape=None):
+  def build(self, input_word_ids_shape=None, input_type_ids_shape=None):
     self.word_embeddings.build()
     self.token_type_embeddings.build()
     self.position_embeddings = self.add_weight(

@@ -60,7 +60,7 @@ class MaskedLMHead(keras.layers.Layer):
         epsilon=layer_norm_eps, dtype=keras.config.dtype_policy(),
         name="transform_LayerNorm")
 
-  def build(self, sequence_shape=None, positions_shape=None):
+  def build(self, sequence_output_shape=None, masked_lm_positions_shape=None):
     self.transform_dense.build((None, None, self.hidden_size))
     self.transform_layer_norm.build((None, None, self.hidden_size))
     self.output_bias = self.add_weight(
@@ -76,8 +76,9 @@ class MaskedLMHead(keras.layers.Layer):
     table = ops.cast(self.word_embeddings.embeddings, "float32")
     return ops.matmul(h, ops.transpose(table)) + self.output_bias
 
-  def compute_output_shape(self, sequence_shape, positions_shape):
-    return (positions_shape[0], positions_shape[1],
+  def compute_output_shape(self, sequence_output_shape,
+                           masked_lm_positions_shape):
+    return (masked_lm_positions_shape[0], masked_lm_positions_shape[1],
             self.word_embeddings.input_dim)
 
 
@@ -106,7 +107,7 @@ class NextSentenceHead(keras.layers.Layer):
     self.hidden_size = hidden_size
     self.initializer_range = initializer_range
 
-  def build(self, input_shape=None):
+  def build(self, pooled_output_shape=None):
     self.output_weights = self.add_weight(
         name="output_weights", shape=(2, self.hidden_size),
         initializer=keras.initializers.TruncatedNormal(
@@ -120,5 +121,5 @@ class NextSentenceHead(keras.layers.Layer):
     return ops.matmul(pooled, ops.transpose(self.output_weights)) + (
         self.output_bias)
 
-  def compute_output_shape(self, input_shape):
-    return (input_shape[0], 2)
+  def compute_output_shape(self, pooled_output_shape):
+    return (pooled_output_shape[0], 2)

@@ -75,7 +75,7 @@ class BertTransformerBlock(keras.layers.Layer):
     self.output_layer_norm = keras.layers.LayerNormalization(
         epsilon=layer_norm_eps, dtype=policy, name="output_LayerNorm")
 
-  def build(self, input_shape=None, mask_shape=None):
+  def build(self, x_shape=None, input_mask_shape=None):
     hidden = (None, None, self.hidden_size)
     self.attention.build(hidden)
     self.attention_layer_norm.build(hidden)
@@ -92,8 +92,8 @@ class BertTransformerBlock(keras.layers.Layer):
     y = self.output_dropout(y, training=training)
     return self.output_layer_norm(x + y)
 
-  def compute_output_shape(self, input_shape, mask_shape=None):
-    return tuple(input_shape)
+  def compute_output_shape(self, x_shape, input_mask_shape=None):
+    return tuple(x_shape)
 
   def get_config(self):
     config = super().get_config()

@@ -1,0 +1,183 @@
+"""Hugging Face layout: `config.json` + `model.safetensors` (+ `vocab.txt`).
+
+Names are converted by one rule and its inverse (canonical Google names <->
+HF `BertModel` / `BertForPreTraining` / `BertForMaskedLM` keys; dense kernels
+transposed). transformers converts to PyTorch and keras-hub reads HF folders
+only into its own `BertBackbone` layout (no heads, tanh GELU), so neither
+could fill this package's model; the conversion is written here. Pickle
+files (`pytorch_model.bin`) are refused, never unpickled.
+"""
+
+import json
+import logging
+import os
+
+import numpy as np
+import safetensors.numpy
+
+from keras_bert_lab.config import BertConfig
+
+logger = logging.getLogger("keras_bert_lab")
+
+# HF buffers that are not weights.
+_BUFFERS = ("embeddings.position_ids",)
+
+
+def canonical_to_hf(name):
+  """Returns `(hf_key, transpose)` for a canonical (Google) variable name.
+
+  Encoder keys have no `bert.` prefix (the `BertModel` layout); add it for
+  `BertForPreTraining`. `transpose` says whether the array is a dense kernel
+  (`[in, out]` in Google's layout, `[out, in]` in PyTorch's).
+
+  Example:
+    >>> canonical_to_hf("bert/encoder/layer_0/attention/self/query/kernel")
+    ('encoder.layer.0.attention.self.query.weight', True)
+  """
+  if name == "cls/predictions/output_bias":
+    return "cls.predictions.bias", False
+  if name.startswith("cls/seq_relationship/output_"):
+    leaf = "weight" if name.endswith("weights") else "bias"
+    return f"cls.seq_relationship.{leaf}", False
+  path = name.removeprefix("bert/")
+  if path.startswith("embeddings/") and path.endswith("_embeddings"):
+    return path.replace("/", ".") + ".weight", False
+  path, leaf = path.rsplit("/", 1)
+  path = path.replace("layer_", "layer.").replace("/", ".")
+  hf_leaf = {"kernel": "weight", "bias": "bias", "gamma": "weight",
+             "beta": "bias"}[leaf]
+  return f"{path}.{hf_leaf}", leaf == "kernel"
+
+
+def hf_to_canonical(key):
+  """Inverse of `canonical_to_hf`: `(canonical name, transpose)` of an HF key.
+
+  Accepts keys with or without the `bert.` prefix and old-style
+  `LayerNorm.gamma/beta` names.
+
+  Example:
+    >>> hf_to_canonical("bert.pooler.dense.weight")
+    ('bert/pooler/dense/kernel', True)
+  """
+  key = key.removeprefix("bert.")
+  if key == "cls.predictions.bias":
+    return "cls/predictions/output_bias", False
+  if key.startswith("cls.seq_relationship."):
+    leaf = "weights" if key.endswith(".weight") else "bias"
+    return f"cls/seq_relationship/output_{leaf}", False
+  path, leaf = key.rsplit(".", 1)
+  name = path.replace("layer.", "layer_").replace(".", "/")
+  if not key.startswith("cls."):
+    name = "bert/" + name
+  if name.endswith("_embeddings"):
+    return name, False
+  if name.endswith("LayerNorm"):
+    return name + ("/gamma" if leaf in ("weight", "gamma") else "/beta"), False
+  return name + ("/kernel" if leaf == "weight" else "/bias"), leaf == "weight"
+
+
+def _read_safetensors(folder):
+  single = os.path.join(folder, "model.safetensors")
+  if os.path.exists(single):
+    return safetensors.numpy.load_file(single)
+  index = os.path.join(folder, "model.safetensors.index.json")
+  with open(index, encoding="utf-8") as f:
+    shards = sorted(set(json.load(f)["weight_map"].values()))
+  tensors = {}
+  for shard in shards:
+    tensors.update(safetensors.numpy.load_file(os.path.join(folder, shard)))
+  return tensors
+
+
+def hf_tensors_to_canonical(tensors, source):
+  """Converts HF state-dict arrays to `{canonical name: array}`.
+
+  The tied MLM decoder (`cls.predictions.decoder.weight/bias`) is dropped
+  when it equals the word embeddings / output bias it is tied to; if it
+  differs it is kept under its HF name so that it is reported unused.
+  Unknown keys are kept under their HF names for the same reason.
+
+  Args:
+    tensors: `{hf key: numpy array}`.
+    source: used in log lines.
+
+  Returns:
+    `{name: float32 array}`.
+  """
+  tensors = {k.removeprefix("bert."): v for k, v in tensors.items()
+             if k.removeprefix("bert.") not in _BUFFERS}
+  weights = {}
+  for key, value in tensors.items():
+    if key.startswith("cls.predictions.decoder."):
+      continue
+    name, transpose = hf_to_canonical(key)
+    value = np.asarray(value, dtype=np.float32)
+    weights[name] = np.ascontiguousarray(value.T) if transpose else value
+  tied = {
+      "cls.predictions.decoder.weight": "bert/embeddings/word_embeddings",
+      "cls.predictions.decoder.bias": "cls/predictions/output_bias",
+  }
+  for key, name in tied.items():
+    if key not in tensors:
+      continue
+    value = np.asarray(tensors[key], dtype=np.float32)
+    if name not in weights:
+      weights[name] = value
+    elif not np.array_equal(weights[name], value):
+      logger.warning("%s: %s differs from %s it is tied to in BERT; this "
+                     "model ties them and uses %s.", source, key, name, name)
+      weights[key] = value
+  return weights
+
+
+def read_hf_folder(folder):
+  """Reads an HF BERT folder into canonical weights.
+
+  Args:
+    folder: contains `config.json` and `model.safetensors` (or a sharded
+      `model.safetensors.index.json`); `vocab.txt` and `tokenizer_config.json`
+      are read when present.
+
+  Returns:
+    `(config, weights, vocab_path_or_None, lower_case_or_None)`.
+
+  Example:
+    >>> config, weights, vocab, lower = read_hf_folder("all-MiniLM-L6-v2/")
+  """
+  config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
+  weights = hf_tensors_to_canonical(_read_safetensors(folder), folder)
+  vocab = os.path.join(folder, "vocab.txt")
+  lower_case = None
+  tokenizer_config = os.path.join(folder, "tokenizer_config.json")
+  if os.path.exists(tokenizer_config):
+    with open(tokenizer_config, encoding="utf-8") as f:
+      lower_case = json.load(f).get("do_lower_case")
+  return config, weights, (vocab if os.path.exists(vocab) else None), lower_case
+
+
+def write_hf_folder(folder, config, weights, with_heads):
+  """Writes `config.json` and `model.safetensors` in HF's layout.
+
+  Args:
+    folder: existing folder.
+    config: the `BertConfig`.
+    weights: `{canonical name: array}`.
+    with_heads: True writes the `BertForPreTraining` layout (`bert.` prefix,
+      `cls.*` heads), False the `BertModel` layout.
+  """
+  tensors = {}
+  for name, value in weights.items():
+    key, transpose = canonical_to_hf(name)
+    if with_heads and not key.startswith("cls."):
+      key = "bert." + key
+    tensors[key] = np.ascontiguousarray(value.T if transpose else value)
+  safetensors.numpy.save_file(tensors, os.path.join(folder, "model.safetensors"),
+                              metadata={"format": "pt"})
+  values = config.to_hf_dict()
+  if with_heads and "cls/seq_relationship/output_weights" not in weights:
+    values["architectures"] = ["BertForMaskedLM"]
+  elif not with_heads:
+    values["architectures"] = ["BertModel"]
+  with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
+    json.dump(values, f, indent=2, sort_keys=True)
+    f.write("\n")

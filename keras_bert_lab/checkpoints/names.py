@@ -1,0 +1,152 @@
+"""BERT's canonical variable names: the one name map between our Keras
+variables and every checkpoint format.
+
+Canonical names and shapes are those of Google's original TF1 checkpoints
+(`bert/embeddings/word_embeddings`, `bert/encoder/layer_3/attention/self/query/kernel`,
+`cls/predictions/output_bias`, `cls/seq_relationship/output_weights`, ...).
+Our layers hold their variables in exactly those shapes, so this map is a pure
+renaming; the Hugging Face and keras-hub converters translate from these names.
+No library offers a name-level view of a Keras model in BERT's layout.
+"""
+
+import logging
+
+import numpy as np
+
+logger = logging.getLogger("keras_bert_lab")
+
+
+def _dense(prefix, layer):
+  return {f"{prefix}/kernel": layer.kernel, f"{prefix}/bias": layer.bias}
+
+
+def _layer_norm(prefix, layer):
+  return {f"{prefix}/gamma": layer.gamma, f"{prefix}/beta": layer.beta}
+
+
+def encoder_variables(encoder):
+  """Maps canonical names to the variables of a `BertEncoder`.
+
+  Args:
+    encoder: a `keras_bert_lab.models.BertEncoder`.
+
+  Returns:
+    A dict `{canonical name: keras.Variable}` in checkpoint order.
+
+  Example:
+    >>> encoder_variables(enc)["bert/pooler/dense/kernel"].shape
+    (384, 384)
+  """
+  emb = encoder.embeddings
+  names = {
+      "bert/embeddings/word_embeddings": emb.word_embeddings.embeddings,
+      "bert/embeddings/token_type_embeddings":
+          emb.token_type_embeddings.embeddings,
+      "bert/embeddings/position_embeddings": emb.position_embeddings,
+  }
+  names.update(_layer_norm("bert/embeddings/LayerNorm", emb.layer_norm))
+  for i, block in enumerate(encoder.transformer_layers):
+    p = f"bert/encoder/layer_{i}"
+    att = block.attention
+    names.update(_dense(f"{p}/attention/self/query", att.query))
+    names.update(_dense(f"{p}/attention/self/key", att.key))
+    names.update(_dense(f"{p}/attention/self/value", att.value))
+    names.update(_dense(f"{p}/attention/output/dense", att.output_dense))
+    names.update(_layer_norm(f"{p}/attention/output/LayerNorm",
+                             block.attention_layer_norm))
+    names.update(_dense(f"{p}/intermediate/dense", block.intermediate))
+    names.update(_dense(f"{p}/output/dense", block.output_dense))
+    names.update(_layer_norm(f"{p}/output/LayerNorm", block.output_layer_norm))
+  names.update(_dense("bert/pooler/dense", encoder.pooler))
+  return names
+
+
+def model_variables(model):
+  """Maps canonical names to the variables of a `BertEncoder` or `BertPretrainer`.
+
+  Args:
+    model: a `BertEncoder`, or a `BertPretrainer` (adds `cls/predictions/*`
+      and, with next_sentence, `cls/seq_relationship/*`; the MLM output
+      matrix is tied to `bert/embeddings/word_embeddings` and has no name).
+
+  Returns:
+    A dict `{canonical name: keras.Variable}`.
+  """
+  encoder = getattr(model, "encoder", model)
+  names = encoder_variables(encoder)
+  mlm = getattr(model, "masked_lm", None)
+  if mlm is not None:
+    names.update(_dense("cls/predictions/transform/dense",
+                        mlm.transform_dense))
+    names.update(_layer_norm("cls/predictions/transform/LayerNorm",
+                             mlm.transform_layer_norm))
+    names["cls/predictions/output_bias"] = mlm.output_bias
+  nsp = getattr(model, "next_sentence", None)
+  if nsp is not None:
+    names["cls/seq_relationship/output_weights"] = nsp.output_weights
+    names["cls/seq_relationship/output_bias"] = nsp.output_bias
+  return names
+
+
+def get_weights(model):
+  """Returns a model's weights as `{canonical name: float32 numpy array}`.
+
+  Args:
+    model: a `BertEncoder` or `BertPretrainer`.
+
+  Returns:
+    A dict of numpy arrays in Google's names and shapes.
+
+  Example:
+    >>> w = get_weights(enc); w["bert/embeddings/word_embeddings"].shape
+    (30522, 384)
+  """
+  return {name: np.asarray(var.numpy(), dtype=np.float32)
+          for name, var in model_variables(model).items()}
+
+
+def set_weights(model, weights, source):
+  """Assigns canonical-named arrays to a model, checking every shape first.
+
+  Args:
+    model: a `BertEncoder` or `BertPretrainer`.
+    weights: `{canonical name: array}` (e.g. from a checkpoint reader).
+    source: where the weights came from, used in messages.
+
+  Returns:
+    `(missing, unused)`: sorted lists of model variables the weights lacked
+    (left at their initial values) and of weights the model has no place
+    for. Both are also logged on one line each, never silently dropped.
+
+  Raises:
+    ValueError: one or more shapes differ; the message lists each variable
+      with the expected and found shapes. Nothing is assigned in that case.
+
+  Example:
+    >>> missing, unused = set_weights(pre, reader_weights, "ckpt/")
+  """
+  variables = model_variables(model)
+  mismatches = [
+      f"{name}: model expects {tuple(var.shape)}, {source} has "
+      f"{tuple(np.shape(weights[name]))}"
+      for name, var in variables.items()
+      if name in weights and tuple(var.shape) != tuple(np.shape(weights[name]))
+  ]
+  if mismatches:
+    raise ValueError(
+        f"Shapes in {source} do not match the model's config:\n  "
+        + "\n  ".join(mismatches)
+        + "\nCheck that the config file belongs to these weights.")
+  for name, var in variables.items():
+    if name in weights:
+      var.assign(np.asarray(weights[name], dtype=np.float32))
+  missing = sorted(set(variables) - set(weights))
+  unused = sorted(set(weights) - set(variables))
+  if missing:
+    logger.warning("%s: %d model weights not in the checkpoint, left at their "
+                   "initial values: %s", source, len(missing),
+                   ", ".join(missing))
+  if unused:
+    logger.warning("%s: %d checkpoint weights not used by this model: %s",
+                   source, len(unused), ", ".join(unused))
+  return missing, unused

@@ -1,0 +1,43 @@
+"""This package's `save_pretrained` folder: HF layout plus a marker file.
+
+`config.json` + `model.safetensors` use Hugging Face's names, so transformers
+reads the folder too; `vocab.txt` and `tokenizer_config.json`
+(`do_lower_case`) carry the vocabulary; `keras_bert_lab.json` marks the
+folder as ours and records `lower_case`. Keras' own `.keras` format would
+keep neither HF readability nor BERT's names, hence this writer.
+"""
+
+import json
+import os
+
+from keras_bert_lab.checkpoints.hf import write_hf_folder
+from keras_bert_lab.checkpoints.names import get_weights
+
+MARKER = "keras_bert_lab.json"
+FORMAT_VERSION = 1
+
+
+def save_pretrained(model, path):
+  """Writes a `BertEncoder` or `BertPretrainer` to the folder `path`.
+
+  Args:
+    model: the model; its `vocab` (if any) and `lower_case` are written too.
+    path: folder, created if missing; existing files of the same names are
+      replaced.
+
+  Example:
+    >>> save_pretrained(pre, "/tmp/bert_out")
+  """
+  os.makedirs(path, exist_ok=True)
+  with_heads = getattr(model, "masked_lm", None) is not None
+  write_hf_folder(path, model.config, get_weights(model), with_heads)
+  if model.vocab is not None:
+    with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
+      f.write("".join(token + "\n" for token in model.vocab))
+  with open(os.path.join(path, "tokenizer_config.json"), "w",
+            encoding="utf-8") as f:
+    json.dump({"do_lower_case": model.lower_case,
+               "tokenizer_class": "BertTokenizer"}, f, indent=2)
+  with open(os.path.join(path, MARKER), "w", encoding="utf-8") as f:
+    json.dump({"format_version": FORMAT_VERSION,
+               "lower_case": model.lower_case}, f, indent=2)

@@ -1,0 +1,148 @@
+"""`BertEncoder`: BERT's transformer encoder as a functional `keras.Model`.
+
+keras-hub's `BertBackbone` is the nearest library model, but it fixes the
+tanh GELU, computes attention softmax in the compute dtype under mixed
+precision, uses its own feature names (`token_ids`, `segment_ids`,
+`padding_mask`) and variable layout, returns no per-layer outputs, and has
+no reader for Google TF1 checkpoints or writer of HF safetensors. This model
+uses Model Garden's feature names and BERT's variable layout.
+"""
+
+import dataclasses
+
+import keras
+
+from keras_bert_lab.config import BertConfig
+from keras_bert_lab.layers.embeddings import BertEmbeddings
+from keras_bert_lab.layers.transformer_block import BertTransformerBlock
+
+FEATURES = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+def check_vocab(vocab, config, source="vocab"):
+  """Raises unless `vocab` (a token list or None) fits `config.vocab_size`."""
+  if vocab is not None and len(vocab) != config.vocab_size:
+    raise ValueError(
+        f"The vocabulary from {source} has {len(vocab)} tokens but the "
+        f"model's word-embedding table has vocab_size={config.vocab_size} "
+        "rows. Use the vocab.txt that belongs to this checkpoint, or set "
+        f"vocab_size={len(vocab)} in the config.")
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_lab")
+class BertEncoder(keras.Model):
+  """BERT's encoder: embeddings, `num_layers` transformer blocks, pooler.
+
+  Args:
+    config: a `BertConfig` (or its `to_dict()`).
+    vocab: optional list of tokens (id = index) that travels with the model
+      to `save_pretrained`; its length must equal `config.vocab_size`.
+    lower_case: whether the vocabulary expects lower-cased text.
+    **kwargs: `keras.Model` arguments (`name`).
+
+  Call args:
+    A dict of int32 `[batch, seq]` tensors: `input_word_ids`, `input_mask`
+    (1 for tokens, 0 for padding), `input_type_ids` (segment ids).
+
+  Returns:
+    A dict: `sequence_output` `[batch, seq, H]`, `pooled_output` `[batch, H]`
+    (dense + tanh on `[CLS]`), `encoder_outputs` (list of each block's
+    `[batch, seq, H]` output).
+
+  Example:
+    >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
+    >>> ids = keras.ops.ones([2, 8], "int32")
+    >>> out = enc({"input_word_ids": ids, "input_mask": ids,
+    ...            "input_type_ids": ids * 0})
+    >>> out["pooled_output"].shape
+    (2, 128)
+  """
+
+  def __init__(self, config, vocab=None, lower_case=True, **kwargs):
+    if isinstance(config, dict):
+      config = BertConfig.from_dict(config)
+    check_vocab(vocab, config)
+    kwargs.setdefault("name", "bert_encoder")
+    inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
+              for name in FEATURES}
+    embeddings = BertEmbeddings(
+        config.vocab_size, config.hidden_size, config.max_position_embeddings,
+        config.type_vocab_size, config.initializer_range,
+        config.layer_norm_eps, config.hidden_dropout_prob, name="embeddings")
+    blocks = [
+        BertTransformerBlock(
+            config.hidden_size, config.num_heads, config.intermediate_size,
+            config.hidden_act, config.initializer_range,
+            config.layer_norm_eps, config.hidden_dropout_prob,
+            config.attention_probs_dropout_prob, name=f"layer_{i}")
+        for i in range(config.num_layers)
+    ]
+    pooler = keras.layers.Dense(
+        config.hidden_size, activation="tanh",
+        kernel_initializer=keras.initializers.TruncatedNormal(
+            stddev=config.initializer_range), name="pooler")
+    x = embeddings(inputs["input_word_ids"], inputs["input_type_ids"])
+    encoder_outputs = []
+    for block in blocks:
+      x = block(x, inputs["input_mask"])
+      encoder_outputs.append(x)
+    pooled = pooler(x[:, 0, :])
+    super().__init__(inputs=inputs, outputs={
+        "sequence_output": x,
+        "pooled_output": pooled,
+        "encoder_outputs": encoder_outputs,
+    }, **kwargs)
+    self.config = config
+    self.vocab = list(vocab) if vocab is not None else None
+    self.lower_case = lower_case
+    self.embeddings = embeddings
+    self.transformer_layers = blocks
+    self.pooler = pooler
+
+  def get_config(self):
+    return {"config": self.config.to_dict(), "vocab": self.vocab,
+            "lower_case": self.lower_case, "name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
+
+  @classmethod
+  def from_pretrained(cls, source, **config_overrides):
+    """Builds an encoder from a checkpoint (heads in it are reported unused).
+
+    Args:
+      source: a Hugging Face folder (`config.json` + `model.safetensors`), a
+        Google TF1 folder (`bert_config.json` + `bert_model.ckpt.*` +
+        `vocab.txt`), a keras-hub `BertBackbone` or preset folder, or a
+        `save_pretrained` folder.
+      **config_overrides: `BertConfig` fields to change that do not affect
+        weight shapes, e.g. `hidden_dropout_prob=0.0`.
+
+    Returns:
+      A `BertEncoder` with the checkpoint's weights, vocabulary and case.
+
+    Example:
+      >>> enc = BertEncoder.from_pretrained("all-MiniLM-L6-v2/")
+    """
+    from keras_bert_lab.checkpoints import load_checkpoint, set_weights
+    ckpt = load_checkpoint(source)
+    config = dataclasses.replace(ckpt.config, **config_overrides)
+    check_vocab(ckpt.vocab, config, ckpt.source)
+    encoder = cls(config, vocab=ckpt.vocab, lower_case=ckpt.lower_case)
+    set_weights(encoder, ckpt.weights, ckpt.source)
+    return encoder
+
+  def save_pretrained(self, path):
+    """Writes config, weights (safetensors, HF names), vocab and case to `path`.
+
+    Args:
+      path: a folder (created if needed); readable by `from_pretrained` and
+        by `transformers.BertModel.from_pretrained`.
+
+    Example:
+      >>> enc.save_pretrained("/tmp/my_bert")
+    """
+    from keras_bert_lab.checkpoints import save_pretrained
+    save_pretrained(self, path)
+
