@@ -2,4 +2,5 @@
 
 from keras_bert_lab.text.packing import TRUNCATIONS, BertPacker
 from keras_bert_lab.text.tokenizer import BertTokenizer, basic_tokenize, normalize
+from keras_bert_lab.text.vocab import count_words, learn_vocab, write_vocab
 from keras_bert_lab.text.vocab_file import SPECIAL_TOKENS, read_vocab
