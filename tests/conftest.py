@@ -11,14 +11,17 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# ../shared/data beside the checkout, as the project's README describes.
-DATA_DIR = ROOT.parent / "shared" / "data"
+# ../shared/data beside the checkout (or $KBL_DATA_DIR), as the README says.
+DATA_DIR = pathlib.Path(os.environ.get("KBL_DATA_DIR",
+                                       ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
 def data_dir():
   if not DATA_DIR.is_dir():
-    pytest.skip(f"shared data not found at {DATA_DIR}")
+    pytest.fail(f"The shared data folder {DATA_DIR} is missing: the tests "
+                "compare against real corpora. Check out beside shared/ or set "
+                "KBL_DATA_DIR.")
   return DATA_DIR
 
 
