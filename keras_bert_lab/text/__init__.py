@@ -1,5 +1,6 @@
 """Strings to ids, all in the TensorFlow graph: tokenizer, packer, vocabularies."""
 
+from keras_bert_lab.text.masking import MlmMasker, is_continuation_table
 from keras_bert_lab.text.packing import TRUNCATIONS, BertPacker
 from keras_bert_lab.text.tokenizer import BertTokenizer, basic_tokenize, normalize
 from keras_bert_lab.text.vocab import count_words, learn_vocab, write_vocab
