@@ -73,6 +73,12 @@ class BertEmbeddings(keras.layers.Layer):
 
   def call(self, input_word_ids, input_type_ids, training=None):
     seq_length = ops.shape(input_word_ids)[1]
+    if isinstance(seq_length, int) and seq_length > self.max_position_embeddings:
+      raise ValueError(
+          f"input_word_ids has sequence length {seq_length} but the model "
+          f"has max_position_embeddings={self.max_position_embeddings}. "
+          f"Pack inputs to at most {self.max_position_embeddings} tokens "
+          "(max_seq_length).")
     words = self.word_embeddings(input_word_ids)
     types = self.token_type_embeddings(input_type_ids)
     positions = ops.expand_dims(self.position_embeddings[:seq_length], 0)

@@ -121,3 +121,19 @@ def test_mixed_precision_stays_close_to_float32(policy, tolerance, minilm_path,
   logits, ref_logits = np.asarray(out["masked_lm_logits"]), np.asarray(ref["masked_lm_logits"])
   assert np.abs(logits - ref_logits).max() < tolerance * np.abs(ref_logits).max()
   assert np.isfinite(logits).all()
+
+
+def test_too_long_input_names_the_limit():
+  encoder = BertEncoder(BertConfig.preset("tiny", vocab_size=100,
+                                          max_position_embeddings=16))
+  with pytest.raises(ValueError, match="length 20.*max_position_embeddings=16"):
+    encoder(_features(seq=20))
+
+
+def test_keras_format_round_trip(tmp_path):
+  pre = BertPretrainer(BertEncoder(BertConfig.preset("tiny", vocab_size=100)))
+  pre.save(tmp_path / "pre.keras")
+  again = keras.models.load_model(tmp_path / "pre.keras")
+  features = {**_features(), "masked_lm_positions": np.array([[1], [2]], "int32")}
+  for key, value in pre(features).items():
+    np.testing.assert_array_equal(value, again(features)[key])
