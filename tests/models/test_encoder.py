@@ -73,9 +73,14 @@ def test_pretrainer_outputs_float32_logits_at_positions():
       encoder, next_sentence=False)(features)
 
 
-def test_pretrainer_trains_with_fit():
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+def test_pretrainer_trains_with_fit(policy):
   keras.utils.set_random_seed(0)
-  pre = BertPretrainer(BertEncoder(BertConfig.preset("tiny", vocab_size=100)))
+  keras.config.set_dtype_policy(policy)
+  try:
+    pre = BertPretrainer(BertEncoder(BertConfig.preset("tiny", vocab_size=100)))
+  finally:
+    keras.config.set_dtype_policy("float32")
   features = _features(batch_size=8)
   features["masked_lm_positions"] = np.tile(np.array([[1, 3, 5]], "int32"), (8, 1))
   labels = {"masked_lm_logits": features["input_word_ids"][:, [1, 3, 5]],
