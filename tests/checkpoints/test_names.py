@@ -1,15 +1,12 @@
 """The canonical name map against the references' own variable names."""
 
-import os
+import pytest
+import transformers
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import pytest  # noqa: E402
-
-from keras_bert_lab.checkpoints import model_variables  # noqa: E402
-from keras_bert_lab.checkpoints.hf import canonical_to_hf, hf_to_canonical  # noqa: E402
-from keras_bert_lab.config import BertConfig  # noqa: E402
-from keras_bert_lab.models import BertEncoder, BertPretrainer  # noqa: E402
+from keras_bert_lab.checkpoints import model_variables
+from keras_bert_lab.checkpoints.hf import canonical_to_hf, hf_to_canonical
+from keras_bert_lab.config import BertConfig
+from keras_bert_lab.models import BertEncoder, BertPretrainer
 
 CONFIG = BertConfig.preset("tiny", vocab_size=64, num_layers=2)
 
@@ -20,7 +17,6 @@ def pretrainer():
 
 
 def _hf_reference(cls_name):
-  transformers = pytest.importorskip("transformers")
   config = transformers.BertConfig(
       vocab_size=64, hidden_size=128, num_hidden_layers=2,
       num_attention_heads=2, intermediate_size=512)

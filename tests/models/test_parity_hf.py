@@ -12,13 +12,12 @@ import shutil
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import torch
+import transformers
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-tf = pytest.importorskip("tensorflow")
-
-from keras_bert_lab.checkpoints import get_weights  # noqa: E402
-from keras_bert_lab.models import BertEncoder, BertPretrainer  # noqa: E402
+from keras_bert_lab.checkpoints import get_weights
+from keras_bert_lab.models import BertEncoder, BertPretrainer
 
 TOL = 1e-4
 
