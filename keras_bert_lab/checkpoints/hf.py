@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 import safetensors.numpy
+import safetensors.tensorflow
 
 from keras_bert_lab.config import BertConfig
 
@@ -76,16 +77,22 @@ def hf_to_canonical(key):
   return name + ("/kernel" if leaf == "weight" else "/bias"), leaf == "weight"
 
 
+def _load_file(path):
+  # The TF reader, unlike the numpy one, understands bfloat16 files.
+  return {k: np.asarray(v, dtype=np.float32)
+          for k, v in safetensors.tensorflow.load_file(path).items()}
+
+
 def _read_safetensors(folder):
   single = os.path.join(folder, "model.safetensors")
   if os.path.exists(single):
-    return safetensors.numpy.load_file(single)
+    return _load_file(single)
   index = os.path.join(folder, "model.safetensors.index.json")
   with open(index, encoding="utf-8") as f:
     shards = sorted(set(json.load(f)["weight_map"].values()))
   tensors = {}
   for shard in shards:
-    tensors.update(safetensors.numpy.load_file(os.path.join(folder, shard)))
+    tensors.update(_load_file(os.path.join(folder, shard)))
   return tensors
 
 

@@ -103,3 +103,19 @@ def test_own_folder_carries_vocab_and_case(tmp_path):
   assert sorted(os.listdir(tmp_path)) == [
       "config.json", "keras_bert_lab.json", "model.safetensors",
       "tokenizer_config.json", "vocab.txt"]
+
+
+def test_bfloat16_and_sharded_hf_weights_load(tmp_path):
+  """HF folders saved in bfloat16 and sharded (transformers' own writer)."""
+  import torch
+  import transformers
+  config = transformers.BertConfig(
+      vocab_size=64, hidden_size=128, num_hidden_layers=2,
+      num_attention_heads=2, intermediate_size=512)
+  model = transformers.BertModel(config).to(torch.bfloat16)
+  model.save_pretrained(tmp_path, max_shard_size="200KB")
+  assert (tmp_path / "model.safetensors.index.json").exists()
+  encoder = BertEncoder.from_pretrained(str(tmp_path))
+  expected = model.embeddings.word_embeddings.weight.float().detach().numpy()
+  np.testing.assert_array_equal(
+      get_weights(encoder)["bert/embeddings/word_embeddings"], expected)
