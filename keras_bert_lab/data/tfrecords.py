@@ -1,0 +1,130 @@
+"""Pre-training examples as TFRecords in google-research/bert's format.
+
+Google's `create_pretraining_data.py` writes `tf.train.Example`s with the
+int64 features `input_ids`, `input_mask`, `segment_ids` [max_seq_length],
+`masked_lm_positions`, `masked_lm_ids` [max_predictions_per_seq],
+`next_sentence_labels` [1] and the float feature `masked_lm_weights`
+[max_predictions_per_seq]. This module writes that format and reads it (ours
+or Google's) back into Model Garden's feature names as int32 (TPUs want
+int32). The renaming is all that is written by hand; parsing is
+`tf.io.parse_example`.
+"""
+
+import tensorflow as tf
+
+# Google's name -> Model Garden's name.
+GOOGLE_TO_MODEL_GARDEN = {
+    "input_ids": "input_word_ids",
+    "input_mask": "input_mask",
+    "segment_ids": "input_type_ids",
+    "masked_lm_positions": "masked_lm_positions",
+    "masked_lm_ids": "masked_lm_ids",
+    "masked_lm_weights": "masked_lm_weights",
+    "next_sentence_labels": "next_sentence_labels",
+}
+
+
+def _feature_spec(max_seq_length, max_predictions_per_seq):
+  seq = tf.io.FixedLenFeature([max_seq_length], tf.int64)
+  pred = tf.io.FixedLenFeature([max_predictions_per_seq], tf.int64)
+  return {
+      "input_ids": seq, "input_mask": seq, "segment_ids": seq,
+      "masked_lm_positions": pred, "masked_lm_ids": pred,
+      "masked_lm_weights": tf.io.FixedLenFeature([max_predictions_per_seq],
+                                                 tf.float32),
+      "next_sentence_labels": tf.io.FixedLenFeature([1], tf.int64),
+  }
+
+
+def to_examples(features):
+  """Turns one batch of Model Garden features into serialized Examples.
+
+  Args:
+    features: dict of numpy/tensor arrays with a leading batch dimension,
+      Model Garden names (`next_sentence_labels` [batch] or [batch, 1]).
+
+  Returns:
+    List of serialized `tf.train.Example` bytes, Google's feature names.
+
+  Example:
+    >>> for record in to_examples(next(iter(batched_features))):
+    ...   writer.write(record)
+  """
+  arrays = {google: tf.convert_to_tensor(features[ours]).numpy()
+            for google, ours in GOOGLE_TO_MODEL_GARDEN.items()}
+  batch = arrays["input_ids"].shape[0]
+  records = []
+  for i in range(batch):
+    feature = {}
+    for name, values in arrays.items():
+      row = values[i].reshape(-1)
+      if name == "masked_lm_weights":
+        feature[name] = tf.train.Feature(
+            float_list=tf.train.FloatList(value=row.astype(float)))
+      else:
+        feature[name] = tf.train.Feature(
+            int64_list=tf.train.Int64List(value=row.astype(int)))
+    records.append(tf.train.Example(
+        features=tf.train.Features(feature=feature)).SerializeToString())
+  return records
+
+
+def _check_first_record(path, spec):
+  """Fails early, naming the file, feature and lengths, on a format mismatch."""
+  for record in tf.data.TFRecordDataset([path]).take(1):
+    feature = tf.train.Example.FromString(record.numpy()).features.feature
+    for name, want in spec.items():
+      if name not in feature:
+        raise ValueError(f"{path}: no feature {name!r}; found {sorted(feature)}."
+                         " Expected google-research/bert's pre-training format.")
+      kind = feature[name].WhichOneof("kind")
+      found = len(getattr(feature[name], kind).value)
+      if found != want.shape[0]:
+        flag = ("--max_seq_length" if name == "input_ids" else
+                "--max_predictions_per_seq")
+        raise ValueError(
+            f"{path}: feature {name!r} has length {found}, expected "
+            f"{want.shape[0]}; the file was written with other settings "
+            f"(set {flag}={found}).")
+
+
+def read_pretraining_tfrecords(input_files, max_seq_length,
+                               max_predictions_per_seq, batch_size=None):
+  """Reads Google-format pre-training TFRecords as Model Garden features.
+
+  Args:
+    input_files: list of TFRecord paths (ours or made by Google's script).
+    max_seq_length, max_predictions_per_seq: what the files were written
+      with; a mismatch fails at once, naming the file, feature and lengths.
+    batch_size: if set, batch (with `drop_remainder`, static shapes) before
+      parsing, which is faster.
+
+  Returns:
+    `tf.data.Dataset` of dicts: `input_word_ids`, `input_mask`,
+    `input_type_ids`, `masked_lm_positions`, `masked_lm_ids`,
+    `next_sentence_labels` (int32; the labels [batch]) and
+    `masked_lm_weights` (float32).
+
+  Example:
+    >>> ds = read_pretraining_tfrecords(["out.tfrecord"], 128, 20, batch_size=32)
+  """
+  spec = _feature_spec(max_seq_length, max_predictions_per_seq)
+  _check_first_record(input_files[0], spec)
+  dataset = tf.data.TFRecordDataset(input_files)
+  if batch_size:
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+
+  def parse(records):
+    if batch_size:
+      parsed = tf.io.parse_example(records, spec)
+    else:
+      parsed = tf.io.parse_single_example(records, spec)
+    out = {}
+    for google, ours in GOOGLE_TO_MODEL_GARDEN.items():
+      value = parsed[google]
+      out[ours] = value if value.dtype == tf.float32 else tf.cast(value,
+                                                                  tf.int32)
+    out["next_sentence_labels"] = tf.squeeze(out["next_sentence_labels"], -1)
+    return out
+
+  return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
