@@ -8,5 +8,5 @@
 
 __version__ = "0.1.0"
 
-from keras_bert_lab import data, models, text
+from keras_bert_lab import checkpoints, data, models, text
 from keras_bert_lab.config import BertConfig

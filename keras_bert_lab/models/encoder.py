@@ -125,11 +125,8 @@ class BertEncoder(keras.Model):
     Example:
       >>> enc = BertEncoder.from_pretrained("all-MiniLM-L6-v2/")
     """
-    from keras_bert_lab.checkpoints import load_checkpoint, set_weights
-    ckpt = load_checkpoint(source)
-    config = dataclasses.replace(ckpt.config, **config_overrides)
-    check_vocab(ckpt.vocab, config, ckpt.source)
-    encoder = cls(config, vocab=ckpt.vocab, lower_case=ckpt.lower_case)
+    from keras_bert_lab.checkpoints import set_weights
+    encoder, ckpt = encoder_for_checkpoint(source, **config_overrides)
     set_weights(encoder, ckpt.weights, ckpt.source)
     return encoder
 
@@ -146,3 +143,24 @@ class BertEncoder(keras.Model):
     from keras_bert_lab.checkpoints import save_pretrained
     save_pretrained(self, path)
 
+
+
+def encoder_for_checkpoint(source, **config_overrides):
+  """Reads a checkpoint and builds an encoder of its config, vocab and case.
+
+  The weights are not set yet: the caller sets them on the model it builds
+  around the encoder (heads included), with `checkpoints.set_weights`.
+
+  Args:
+    source: any layout `BertEncoder.from_pretrained` accepts.
+    **config_overrides: `BertConfig` fields that do not change shapes.
+
+  Returns:
+    `(encoder, checkpoint)`, the latter from `checkpoints.load_checkpoint`.
+  """
+  from keras_bert_lab.checkpoints import load_checkpoint
+  ckpt = load_checkpoint(source)
+  config = dataclasses.replace(ckpt.config, **config_overrides)
+  check_vocab(ckpt.vocab, config, ckpt.source)
+  return BertEncoder(config, vocab=ckpt.vocab,
+                     lower_case=ckpt.lower_case), ckpt

@@ -6,12 +6,11 @@ computes logits in the compute dtype, so BERT's pre-training model
 `keras_bert_lab.layers` heads.
 """
 
-import dataclasses
 
 import keras
 
 from keras_bert_lab.layers.heads import MaskedLMHead, NextSentenceHead
-from keras_bert_lab.models.encoder import FEATURES, BertEncoder, check_vocab
+from keras_bert_lab.models.encoder import FEATURES, encoder_for_checkpoint
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_lab")
@@ -106,11 +105,8 @@ class BertPretrainer(keras.Model):
     Example:
       >>> pre = BertPretrainer.from_pretrained("uncased_L-12_H-768_A-12/")
     """
-    from keras_bert_lab.checkpoints import load_checkpoint, set_weights
-    ckpt = load_checkpoint(source)
-    config = dataclasses.replace(ckpt.config, **config_overrides)
-    check_vocab(ckpt.vocab, config, ckpt.source)
-    encoder = BertEncoder(config, vocab=ckpt.vocab, lower_case=ckpt.lower_case)
+    from keras_bert_lab.checkpoints import set_weights
+    encoder, ckpt = encoder_for_checkpoint(source, **config_overrides)
     model = cls(encoder, next_sentence=next_sentence)
     set_weights(model, ckpt.weights, ckpt.source)
     return model
