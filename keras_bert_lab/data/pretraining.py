@@ -1,0 +1,279 @@
+"""Pre-training sentence pairs (NSP) from tokenized documents, in the graph.
+
+`nsp_instances` follows Google's `create_instances_from_document`
+(google-research/bert, create_pretraining_data.py) rule by rule, as a
+`tf.data` transformation made of TensorFlow ops only (no `py_function`, no
+Python generator), so it runs on a TPU host or tf.data service.
+
+Why by hand: tensorflow-text has trimmers, `combine_segments` and masking
+but nothing that cuts documents into sentence pairs; Model Garden reads
+pairs that the original script wrote to TFRecords offline; keras-hub has no
+NSP data step. None picks a random document from a stream.
+
+Differences from the original, forced by streaming (all else is its rules):
+  * The original draws the random document uniformly over the whole corpus
+    (10 tries to avoid the current one). Here each document is zipped with a
+    pool of `random_document_pool` (K) consecutive documents of a shuffled,
+    repeated copy of the stream (shuffle buffer `random_document_buffer`;
+    a new pool every K documents); the random document is uniform over the
+    pool entries whose index (the position in `documents`) differs from the
+    current one, so it always differs. Since every epoch of the copy holds
+    each document once, any 3 consecutive entries hold 2 different
+    documents whenever the corpus has 2; a pool with none raises "NSP needs
+    at least two documents". The copy iterates `documents` a second time:
+    put expensive steps (reading, tokenizing) before a `.cache()` or accept
+    running them twice.
+  * Randomness is stateless: every draw is seeded by `(seed, document index,
+    instance number)`, so output depends on the seed only, not on threads.
+  * As in the original's reader, documents without sentences and sentences
+    without tokens are dropped first.
+
+Loop per document: the original walks sentence by sentence; here one loop
+step makes one instance, finding the chunk's end with `searchsorted` on the
+running token counts (the first sentence where the chunk reaches the target,
+or the last one), which is the same chunk.
+"""
+
+import random
+
+import tensorflow as tf
+
+def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
+                  next_sentence=True, seed=None, random_document_pool=8,
+                  random_document_buffer=1000):
+  """Cuts tokenized documents into BERT pre-training instances.
+
+  With `next_sentence=True`, Google's NSP rules: per document a target length
+  (`max_seq_length - 3`, or with probability `short_seq_prob` uniform in
+  [2, max_seq_length - 3]); sentences gather into a chunk until it reaches
+  the target (or the document ends); A is the chunk's first `a_end` sentences
+  (`a_end` uniform in [1, chunk sentences - 1], 1 for a one-sentence chunk);
+  B is the rest of the chunk (label 0), or, with probability 0.5 and always
+  for a one-sentence chunk, sentences from a random start in another
+  document until B reaches `target - len(A)` tokens (label 1), and then the
+  chunk's unused sentences are put back. Finally the longer of A and B (B on
+  a tie) loses a token from the front or the back (probability 0.5 each)
+  until `len(A) + len(B) <= max_seq_length - 3`.
+
+  With `next_sentence=False`, RoBERTa's DOC-SENTENCES input: contiguous
+  sentences of one document packed greedily into `tokens_a` of at most
+  `max_seq_length - 2` tokens (`[CLS] A [SEP]`; a longer single sentence is
+  cut at the end); instances do not cross documents (RoBERTa's
+  FULL-SENTENCES would), `tokens_b` is empty, the label is 0 and
+  `short_seq_prob` is not used.
+
+  Args:
+    documents: `tf.data.Dataset` whose elements are int32 ragged tensors
+      [num_sentences, (tokens)], one document each.
+    max_seq_length: length of the packed inputs, special tokens included
+      (at least 5).
+    short_seq_prob: probability of a shorter target length for a document.
+    next_sentence: make NSP pairs (BERT) or single segments (RoBERTa).
+    seed: int; the same seed gives the same instances. None: a random one.
+    random_document_pool: candidates offered to each document for its
+      random-next sentences (at least 3).
+    random_document_buffer: shuffle buffer of the stream the candidates
+      come from.
+
+  Returns:
+    A `tf.data.Dataset` of single instances, in document order, each a dict:
+      `tokens_a`, `tokens_b`: int32 [(tokens)], already truncated;
+      `next_sentence_labels`: int32 scalar, 0 = B is the actual next
+        sentence, 1 = B is random.
+    Batch, pack (`BertPacker` with `[tokens_a, tokens_b]`) and mask
+    (`MlmMasker`) downstream; packing adds no truncation since the pair fits.
+
+  Raises:
+    ValueError: bad arguments.
+    tf.errors.InvalidArgumentError (while iterating): the corpus has only
+      one document, so no random next sentence can be drawn.
+
+  Example:
+    >>> docs = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(
+    ...     [[[1, 2], [3, 4, 5]], [[6], [7, 8]]], dtype=tf.int32))
+    >>> for x in nsp_instances(docs, max_seq_length=8, seed=1).take(1):
+    ...   print(x["tokens_a"].numpy(), x["tokens_b"].numpy(),
+    ...         x["next_sentence_labels"].numpy())
+    [1 2] [3 4 5] 0
+  """
+  if max_seq_length < 5:
+    raise ValueError(f"max_seq_length={max_seq_length} leaves no room for "
+                     "[CLS] A [SEP] B [SEP] with A and B non-empty; use >= 5.")
+  if not 0 <= short_seq_prob <= 1:
+    raise ValueError(f"short_seq_prob={short_seq_prob} must be in [0, 1].")
+  if next_sentence and random_document_pool < 3:
+    raise ValueError(f"random_document_pool={random_document_pool} must be at "
+                     "least 3 to always hold a document other than the "
+                     "current one.")
+  if seed is None:
+    seed = random.SystemRandom().randrange(2**31)
+  documents = documents.map(_drop_empty_sentences).filter(
+      lambda doc: doc.nrows() > 0)
+  indexed = documents.enumerate()
+  if not next_sentence:
+    return indexed.map(
+        lambda index, doc: _full_sentences(doc, max_seq_length - 2),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+  # Candidate pools: blocks of a shuffled, repeated copy of the stream, each
+  # offered to `random_document_pool` documents in turn, so the copy reads
+  # one document per document.
+  pools = indexed.shuffle(random_document_buffer, seed=seed).repeat().batch(
+      random_document_pool).flat_map(
+          lambda *pool: tf.data.Dataset.from_tensors(pool).repeat(
+              random_document_pool))
+  make = _NspMaker(max_seq_length - 3, short_seq_prob, seed)
+  return tf.data.Dataset.zip(indexed, pools).map(
+      make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+
+
+def _drop_empty_sentences(doc):
+  return tf.ragged.boolean_mask(doc, doc.row_lengths() > 0)
+
+
+def _randint(seed, low, high):
+  """Uniform int32 in [low, high], both included (Python's `randint`)."""
+  return tf.random.stateless_uniform([], seed, minval=low, maxval=high + 1,
+                                     dtype=tf.int32)
+
+
+def _coin(seed, prob):
+  return tf.random.stateless_uniform([], seed) < prob
+
+
+class _NspMaker:
+  """Makes one document's NSP instances (a `Dataset.map` function)."""
+
+  def __init__(self, max_num_tokens, short_seq_prob, seed):
+    self.max_num_tokens = max_num_tokens
+    self.short_seq_prob = short_seq_prob
+    self.seed = tf.constant([seed, 0], tf.int64)
+
+  def __call__(self, index_and_doc, pool):
+    index, doc = index_and_doc
+    pool_indices, pool_docs = pool
+    others = tf.cast(tf.where(pool_indices != index)[:, 0], tf.int32)
+    check = tf.debugging.assert_positive(
+        tf.size(others), message="NSP needs at least two documents: the "
+        "corpus has only one (every random-next candidate is the current "
+        "document). Add documents or use next_sentence=False.")
+    with tf.control_dependencies([check]):
+      others = tf.identity(others)
+    doc_seed = tf.random.experimental.stateless_fold_in(self.seed, index)
+    target_seed, loop_seed = tf.unstack(
+        tf.random.experimental.stateless_split(doc_seed, 2))
+    target = tf.where(
+        _coin(target_seed, self.short_seq_prob),
+        _randint(tf.random.experimental.stateless_fold_in(target_seed, 1), 2,
+                 self.max_num_tokens),
+        self.max_num_tokens)
+    # Token offsets of sentence starts; the pool flattened the same way.
+    splits = tf.cast(doc.row_splits, tf.int32)
+    tokens = doc.flat_values
+    pool_sentences = tf.cast(pool_docs.row_splits, tf.int32)
+    pool_splits = tf.cast(pool_docs.values.row_splits, tf.int32)
+    pool_tokens = pool_docs.flat_values
+    num_sentences = tf.size(splits) - 1
+
+    def step(start, n, out_a, out_b, labels):
+      seeds = tf.unstack(tf.random.experimental.stateless_split(
+          tf.random.experimental.stateless_fold_in(loop_seed, n), 5))
+      # Chunk: sentences [start, end), up to the first reaching `target`.
+      end = _search(splits, splits[start] + target)
+      end = tf.clip_by_value(end, start + 1, num_sentences)
+      chunk = end - start
+      a_end = start + _randint(seeds[0], 1, tf.maximum(chunk - 1, 1))
+      a = tokens[splits[start]:splits[a_end]]
+      is_random = (chunk == 1) | _coin(seeds[1], 0.5)
+      b = tf.cond(is_random,
+                  lambda: self._random_b(target - tf.size(a), others,
+                                         pool_sentences, pool_splits,
+                                         pool_tokens, seeds[2:4]),
+                  lambda: tokens[splits[a_end]:splits[end]])
+      a, b = _truncate_pair(a, b, self.max_num_tokens, seeds[4])
+      # Random next puts the chunk's unused sentences back.
+      next_start = tf.where(is_random, a_end, end)
+      return (next_start, n + 1, _write(out_a, n, a), _write(out_b, n, b),
+              labels.write(n, tf.cast(is_random, tf.int32)))
+
+    _, _, out_a, out_b, labels = tf.while_loop(
+        lambda start, *_: start < num_sentences, step,
+        (0, 0, _rows(), _rows(),
+         tf.TensorArray(tf.int32, size=0, dynamic_size=True)))
+    return {"tokens_a": _ragged(out_a), "tokens_b": _ragged(out_b),
+            "next_sentence_labels": labels.stack()}
+
+  def _random_b(self, target_b_length, others, pool_sentences, pool_splits,
+                pool_tokens, seeds):
+    """Sentences of another document from a random start until B reaches
+    `target_b_length` tokens (at least one sentence) or the document ends."""
+    pick = others[_randint(seeds[0], 0, tf.size(others) - 1)]
+    first, stop = pool_sentences[pick], pool_sentences[pick + 1]
+    start = _randint(seeds[1], first, stop - 1)
+    end = _search(pool_splits, pool_splits[start] + target_b_length)
+    end = tf.clip_by_value(end, start + 1, stop)
+    return pool_tokens[pool_splits[start]:pool_splits[end]]
+
+
+def _truncate_pair(a, b, max_num_tokens, seed):
+  """The original's `truncate_seq_pair`, without a loop.
+
+  Each of the `excess` steps trims the longer segment (B on a tie) at the
+  front or the back (probability 0.5). Which segment a step trims depends on
+  the lengths only: first the longer one until both are equal, then B, A, B,
+  A... So the steps' segments are known in advance; one random bit per step
+  says front or back.
+  """
+  len_a, len_b = tf.size(a), tf.size(b)
+  excess = tf.maximum(len_a + len_b - max_num_tokens, 0)
+  steps = tf.range(excess)
+  first_phase = tf.minimum(tf.abs(len_a - len_b), excess)
+  alternating_on_a = (steps >= first_phase) & ((steps - first_phase) % 2 == 1)
+  on_a = ((len_a > len_b) & (steps < first_phase)) | alternating_on_a
+  front = tf.random.stateless_uniform([excess], seed) < 0.5
+
+  def count(mask):
+    return tf.reduce_sum(tf.cast(mask, tf.int32))
+
+  a = a[count(on_a & front):len_a - count(on_a & ~front)]
+  b = b[count(~on_a & front):len_b - count(~on_a & ~front)]
+  return a, b
+
+
+def _full_sentences(doc, max_tokens):
+  """RoBERTa DOC-SENTENCES: greedy runs of whole sentences of at most
+  `max_tokens` tokens (a longer sentence alone, cut at the end)."""
+  splits = tf.cast(doc.row_splits, tf.int32)
+  num_sentences = tf.size(splits) - 1
+
+  def step(start, n, out):
+    end = _search(splits, splits[start] + max_tokens, side="right") - 1
+    end = tf.clip_by_value(end, start + 1, num_sentences)
+    stop = tf.minimum(splits[end], splits[start] + max_tokens)
+    return end, n + 1, _write(out, n, doc.flat_values[splits[start]:stop])
+
+  _, n, out = tf.while_loop(lambda start, *_: start < num_sentences, step,
+                            (0, 0, _rows()))
+  return {"tokens_a": _ragged(out),
+          "tokens_b": tf.RaggedTensor.from_row_lengths(
+              tf.zeros([0], tf.int32), tf.zeros([n], tf.int64)),
+          "next_sentence_labels": tf.zeros([n], tf.int32)}
+
+
+def _rows():
+  """An empty list of 1-D int32 rows: (values, lengths) TensorArrays."""
+  return (tf.TensorArray(tf.int32, size=0, dynamic_size=True,
+                         infer_shape=False, element_shape=[None]),
+          tf.TensorArray(tf.int64, size=0, dynamic_size=True))
+
+
+def _write(rows, n, row):
+  return rows[0].write(n, row), rows[1].write(n, tf.size(row, tf.int64))
+
+
+def _ragged(rows):
+  return tf.RaggedTensor.from_row_lengths(rows[0].concat(), rows[1].stack())
+
+
+def _search(splits, value, side="left"):
+  """`tf.searchsorted` for one scalar value in 1-D `splits`."""
+  return tf.searchsorted(splits, value[tf.newaxis], side=side)[0]
