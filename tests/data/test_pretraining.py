@@ -117,13 +117,19 @@ def test_labels_are_balanced_and_one_sentence_chunks_random():
   target = max_seq - 3
   ones = make_corpus([[1] * n for n in range(1, 120)] * 5)
   by_size = collections.defaultdict(list)
+  a_sentences = []  # A's share of full chunks: uniform in [1, target - 1]
   for a, _, label in run(ones, max_seq_length=max_seq, short_seq_prob=0,
                          seed=11):
     left = len(ones[doc_of(a[0])]) - (a[0] % 10000) // 10
     by_size[min(target, left) >= 2].append(label)
+    if left >= target:
+      a_sentences.append(len(a))
   assert by_size[False] and all(by_size[False])
   assert len(by_size[True]) > 3000
   assert np.mean(by_size[True]) == pytest.approx(0.5, abs=0.03)
+  counts = np.bincount(a_sentences, minlength=target)
+  assert counts[0] == 0 and len(counts) == target
+  assert counts[1:] == pytest.approx(len(a_sentences) / (target - 1), rel=0.3)
 
 
 def test_each_sentence_is_used_once_in_order(corpus, instances):
@@ -203,6 +209,13 @@ def test_single_sentence_documents_get_random_next():
   got = run(corpus, max_seq_length=MAX_SEQ, seed=0)
   assert len(got) == 10
   assert all(label == 1 and doc_of(a[0]) != doc_of(b[0]) for a, b, label in got)
+
+
+def test_two_documents_always_take_the_other():
+  corpus = random_corpus(num_docs=2, max_sentences=300, max_sentence_length=9)
+  got = run(corpus, max_seq_length=MAX_SEQ, seed=2)
+  assert sum(label for _, _, label in got) > 20
+  assert all(doc_of(b[0]) == 1 - doc_of(a[0]) for a, b, label in got if label)
 
 
 def test_full_sentences_without_nsp(corpus):
