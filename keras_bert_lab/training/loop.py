@@ -1,0 +1,275 @@
+"""A resumable pre-training loop: `train` and `evaluate` for `BertPretrainer`.
+
+Why not `model.fit`: Keras 3 cannot checkpoint the input iterator
+(`BackupAndRestore` saves the model, the optimizer and the epoch/batch count,
+then restarts the dataset from its start), so a pre-training run that is
+killed repeats the examples it had already seen. Here a `tf.train.Checkpoint`
+holds the model, the optimizer, the step, the dropout seed states *and*
+the `tf.distribute` iterator, so a re-run continues at the same step with the next unseen batch.
+
+The loop is Orbit's (Model Garden's) shape, reduced to what BERT
+pre-training needs: a `tf.function` that runs up to `steps_per_execution`
+steps of `strategy.run` in a `tf.range` loop, fed by
+`strategy.distribute_datasets_from_function`; losses and accuracies kept as
+sums over the global batch (exact for any number of replicas); a
+`tf.train.CheckpointManager`; a log line and TensorBoard scalars every
+`log_every` steps (written with `tf.summary.write`, as `tf.summary.scalar`
+would, because TensorFlow 2.21 does not install the `tensorboard` package
+that `tf.summary.scalar` needs).
+
+Checkpoints are safe against a kill mid-write: TensorFlow writes the shards
+under `<prefix>_temp/`, merges them into `ckpt-N.*`, and only then rewrites
+the `checkpoint` file (with `atomic_write_string_to_file`) that
+`latest_checkpoint` reads, so it only ever names complete checkpoints.
+"""
+
+import datetime
+import logging
+import os
+import time
+
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from keras_bert_lab.models.encoder import FEATURES
+
+logger = logging.getLogger("keras_bert_lab")
+
+PRETRAINER_INPUTS = FEATURES + ("masked_lm_positions",)
+# What `tf.summary.scalar` writes, without needing the `tensorboard` package
+# (TensorFlow 2.21 no longer installs it): a scalar tagged for the plugin.
+_SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+
+def pretraining_loss(features, outputs):
+  """BERT's pre-training loss on one replica's share of the global batch.
+
+  The masked-LM loss is the cross-entropy weighted by `masked_lm_weights`
+  and divided by the sum of the weights over the *global* batch; the NSP
+  loss (when the model has the head) is the mean cross-entropy over the
+  global batch. Their sum is the loss the gradients come from.
+
+  Args:
+    features: a dict with `masked_lm_ids` `[B, P]`, `masked_lm_weights`
+      `[B, P]` and, for NSP, `next_sentence_labels` `[B]` or `[B, 1]`.
+    outputs: the `BertPretrainer` outputs (`masked_lm_logits`, optionally
+      `next_sentence_logits`).
+
+  Returns:
+    `(loss, stats)`: the scalar loss of this replica, and a dict name ->
+    `(numerator, denominator)` float32 sums on this replica for
+    `masked_lm_loss`, `masked_lm_accuracy` and, with NSP,
+    `next_sentence_loss`, `next_sentence_accuracy`.
+
+  Example:
+    >>> loss, stats = pretraining_loss(features, pretrainer(inputs))
+  """
+  context = tf.distribute.get_replica_context()
+  weights = tf.cast(features["masked_lm_weights"], tf.float32)
+  stats = {}
+  stats["masked_lm_loss"], stats["masked_lm_accuracy"] = _sums(
+      features["masked_lm_ids"], outputs["masked_lm_logits"], weights)
+  if "next_sentence_logits" in outputs:
+    labels = tf.reshape(features["next_sentence_labels"], [-1])
+    stats["next_sentence_loss"], stats["next_sentence_accuracy"] = _sums(
+        labels, outputs["next_sentence_logits"], tf.ones_like(labels, tf.float32))
+  loss = 0.0
+  for name in ("masked_lm_loss", "next_sentence_loss"):
+    if name in stats:
+      total, count = stats[name]
+      loss += tf.math.divide_no_nan(
+          total, context.all_reduce(tf.distribute.ReduceOp.SUM, count))
+  return loss, stats
+
+
+def _sums(labels, logits, weights):
+  """Returns ((weighted CE sum, weight sum), (weighted correct, weight sum))."""
+  labels = tf.cast(labels, tf.int32)
+  logits = tf.cast(logits, tf.float32)
+  cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=labels, logits=logits)
+  correct = tf.cast(tf.equal(tf.argmax(logits, -1, tf.int32), labels),
+                    tf.float32)
+  count = tf.reduce_sum(weights)
+  return ((tf.reduce_sum(cross_entropy * weights), count),
+          (tf.reduce_sum(correct * weights), count))
+
+
+def _ratios(sums):
+  """Turns `{name: (numerator, denominator)}` sums into Python floats."""
+  metrics = {name: float(tf.math.divide_no_nan(num, den))
+             for name, (num, den) in sums.items()}
+  metrics["loss"] = sum(metrics[name] for name in
+                        ("masked_lm_loss", "next_sentence_loss")
+                        if name in metrics)
+  return metrics
+
+
+def _add(a, b):
+  return tf.nest.map_structure(lambda x, y: x + y, a, b)
+
+
+def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
+          strategy=None, steps_per_execution=1, checkpoint_every=1000,
+          max_checkpoints_to_keep=5, log_every=100, loss_fn=pretraining_loss):
+  """Trains `model` to `num_train_steps`, resuming from `model_dir` if it can.
+
+  On start, the latest checkpoint in `model_dir` (if any) restores the
+  weights, the optimizer, the step and the input iterator's position, so
+  that a killed run re-run with the same arguments ends with the same
+  weights as one that was never interrupted (given deterministic ops and
+  seeded dropout).
+
+  Args:
+    model: a `BertPretrainer` (or any model taking `PRETRAINER_INPUTS` and
+      returning what `loss_fn` reads), built under `strategy.scope()`.
+    optimizer: e.g. `create_optimizer(...)`, built under `strategy.scope()`.
+    dataset_fn: `tf.distribute.InputContext -> tf.data.Dataset` of
+      per-replica batches (`input_context.get_per_replica_batch_size`) of
+      pre-training features; repeated (it must not run out before
+      `num_train_steps`) and deterministic for an exact resume.
+    model_dir: checkpoints go here, TensorBoard summaries under `train/`.
+    num_train_steps: the step to stop at.
+    strategy: a `tf.distribute.Strategy`; default: the current one.
+    steps_per_execution: training steps per `tf.function` call.
+    checkpoint_every: steps between checkpoints (one is also written at the
+      end).
+    max_checkpoints_to_keep: older checkpoints are deleted.
+    log_every: steps between log lines and summaries.
+    loss_fn: `(features, outputs) -> (loss, stats)` as `pretraining_loss`.
+
+  Returns:
+    The metrics of the last `log_every` window (`loss`, `masked_lm_loss`,
+    `masked_lm_accuracy`, `next_sentence_loss`, `next_sentence_accuracy`,
+    `learning_rate`, `examples_per_second`), or `{}` if the checkpoint
+    already was at `num_train_steps`.
+
+  Example:
+    >>> strategy = tf.distribute.MirroredStrategy()
+    >>> with strategy.scope():
+    ...   model = BertPretrainer(BertEncoder(BertConfig.preset("tiny")))
+    ...   optimizer = create_optimizer("adamw", 1e-4, 10000, 100)
+    >>> train(model, optimizer, dataset_fn, "/tmp/run", 10000,
+    ...       strategy=strategy, steps_per_execution=100)
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+  with strategy.scope():
+    if not optimizer.built:
+      optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+  # Keras keeps the dropout seed generators' states out of the model's
+  # tracked weights; without them a resumed run would draw other masks.
+  weight_ids = {id(weight) for weight in model.weights}
+  seed_states = [v for v in model.variables if id(v) not in weight_ids]
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
+                                   iterator=iterator, step=step,
+                                   seed_states=seed_states)
+  manager = tf.train.CheckpointManager(
+      checkpoint, model_dir, max_to_keep=max_checkpoints_to_keep,
+      step_counter=step)
+  if manager.latest_checkpoint:
+    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    logger.info("Resumed from %s at step %d.", manager.latest_checkpoint,
+                int(step))
+
+  def replica_step(features):
+    inputs = {name: features[name] for name in PRETRAINER_INPUTS}
+    with tf.GradientTape() as tape:
+      outputs = model(inputs, training=True)
+      loss, stats = loss_fn(features, outputs)
+      scaled_loss = optimizer.scale_loss(loss)
+    stats["learning_rate"] = (tf.cast(optimizer.learning_rate, tf.float32),
+                              1.0)
+    grads = tape.gradient(scaled_loss, model.trainable_variables)
+    optimizer.apply(grads, model.trainable_variables)
+    stats["examples"] = (tf.cast(tf.shape(inputs["input_word_ids"])[0],
+                                 tf.float32), 0.0)
+    return stats
+
+  def one_step(iterator):
+    stats = strategy.run(replica_step, args=(next(iterator),))
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, stats, axis=None)
+
+  @tf.function
+  def train_steps(iterator, num_steps):
+    totals = one_step(iterator)
+    for _ in tf.range(num_steps - 1):
+      totals = _add(totals, one_step(iterator))
+    step.assign_add(tf.cast(num_steps, tf.int64))
+    return totals
+
+  writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+  current = int(step)
+  metrics, window, window_steps, window_start = {}, None, 0, time.time()
+  while current < num_train_steps:
+    num_steps = min(steps_per_execution, num_train_steps - current,
+                    log_every - current % log_every,
+                    checkpoint_every - current % checkpoint_every)
+    sums = train_steps(iterator, tf.constant(num_steps))
+    window = sums if window is None else _add(window, sums)
+    current += num_steps
+    window_steps += num_steps
+    if current % log_every == 0 or current == num_train_steps:
+      metrics = _log(window, window_steps, current, num_train_steps,
+                     time.time() - window_start, writer)
+      window, window_steps, window_start = None, 0, time.time()
+    if current % checkpoint_every == 0 or current == num_train_steps:
+      manager.save(checkpoint_number=current)
+  writer.flush()
+  return metrics
+
+
+def _log(window, window_steps, current, num_train_steps, seconds, writer):
+  """Writes one log line and the summaries of a window; returns its metrics."""
+  examples = float(window.pop("examples")[0])
+  metrics = _ratios(window)
+  metrics["examples_per_second"] = examples / seconds
+  with writer.as_default(step=current):
+    for name, value in metrics.items():
+      tf.summary.write(name, tf.constant(value, tf.float32),
+                       metadata=_SCALAR_METADATA)
+  eta = datetime.timedelta(seconds=round(
+      (num_train_steps - current) * seconds / window_steps))
+  logger.info("step %d/%d %s ETA %s", current, num_train_steps,
+              " ".join(f"{name}={value:.4g}"
+                       for name, value in sorted(metrics.items())), eta)
+  return metrics
+
+
+def evaluate(model, dataset, strategy=None, loss_fn=pretraining_loss):
+  """Returns the pre-training metrics of `model` over a finite dataset.
+
+  Args:
+    model: a `BertPretrainer`.
+    dataset: a finite `tf.data.Dataset` of global batches of pre-training
+      features (a last, smaller batch is fine: metrics are ratios of sums).
+    strategy: a `tf.distribute.Strategy`; default: the current one.
+    loss_fn: as in `train`.
+
+  Returns:
+    A dict of floats: `masked_lm_accuracy`, `masked_lm_loss` and, with NSP,
+    `next_sentence_accuracy`, `next_sentence_loss`, plus `loss` (their sum).
+
+  Example:
+    >>> evaluate(model, eval_dataset)["masked_lm_accuracy"]
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+
+  def replica_step(features):
+    inputs = {name: features[name] for name in PRETRAINER_INPUTS}
+    return loss_fn(features, model(inputs, training=False))[1]
+
+  @tf.function
+  def eval_step(features):
+    stats = strategy.run(replica_step, args=(features,))
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, stats, axis=None)
+
+  totals = None
+  for features in strategy.experimental_distribute_dataset(dataset):
+    sums = eval_step(features)
+    totals = sums if totals is None else _add(totals, sums)
+  if totals is None:
+    raise ValueError("evaluate() got an empty dataset.")
+  return _ratios(totals)

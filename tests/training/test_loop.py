@@ -1,0 +1,80 @@
+"""The pre-training loop learns, and `evaluate` computes the paper's means."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_bert_lab.models import BertEncoder, BertPretrainer
+from keras_bert_lab.training import create_optimizer, evaluate, train
+from tests.training import synthetic
+
+
+def _model(dropout=0.0):
+  keras.utils.set_random_seed(1)
+  return BertPretrainer(BertEncoder(synthetic.tiny_config(dropout)))
+
+
+def test_evaluate_matches_global_means():
+  model = _model()
+  # 10 examples in batches of 4: the last batch has 2; metrics must still be
+  # the means over all 10 examples (MLM: over the weighted predictions).
+  metrics = evaluate(model, synthetic.dataset(10, 4))
+  features = next(iter(synthetic.dataset(10, 10)))
+  outputs = model({k: features[k] for k in ("input_word_ids", "input_mask",
+                                           "input_type_ids",
+                                           "masked_lm_positions")})
+  logits = np.array(outputs["masked_lm_logits"], np.float64)
+  log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  ids = np.array(features["masked_lm_ids"])
+  weights = np.array(features["masked_lm_weights"])
+  nll = -np.take_along_axis(log_probs, ids[..., None], -1)[..., 0]
+  assert metrics["masked_lm_loss"] == pytest.approx(
+      (nll * weights).sum() / weights.sum(), rel=1e-5)
+  assert metrics["masked_lm_accuracy"] == pytest.approx(
+      ((logits.argmax(-1) == ids) * weights).sum() / weights.sum())
+  nsp = np.array(outputs["next_sentence_logits"], np.float64)
+  labels = np.array(features["next_sentence_labels"])
+  nsp_log_probs = nsp - np.log(np.exp(nsp).sum(-1, keepdims=True))
+  assert metrics["next_sentence_loss"] == pytest.approx(
+      -nsp_log_probs[np.arange(10), labels].mean(), rel=1e-5)
+  assert metrics["next_sentence_accuracy"] == pytest.approx(
+      (nsp.argmax(-1) == labels).mean())
+  assert metrics["loss"] == pytest.approx(
+      metrics["masked_lm_loss"] + metrics["next_sentence_loss"])
+
+
+def test_loss_goes_down_on_a_fixed_batch(tmp_path, caplog):
+  model = _model()
+  optimizer = create_optimizer("adamw", 3e-3, num_train_steps=30,
+                               num_warmup_steps=3)
+  batch = synthetic.dataset(4, 4)  # one batch of 4, repeated by dataset_fn
+  before = evaluate(model, batch)
+  with caplog.at_level("INFO", logger="keras_bert_lab"):
+    last = train(model, optimizer, synthetic.dataset_fn(4, 4), tmp_path, 30,
+                 steps_per_execution=5, checkpoint_every=30, log_every=10)
+  after = evaluate(model, batch)
+  assert after["loss"] < 0.5 * before["loss"], (before, after)
+  assert after["masked_lm_accuracy"] > before["masked_lm_accuracy"]
+  lines = [r.getMessage() for r in caplog.records]
+  assert [line.split()[1] for line in lines] == ["10/30", "20/30", "30/30"]
+  assert "examples_per_second=" in lines[-1] and "ETA 0:00:00" in lines[-1]
+  assert set(last) >= {"loss", "masked_lm_accuracy", "next_sentence_accuracy",
+                       "learning_rate", "examples_per_second"}
+  assert tf.train.latest_checkpoint(tmp_path).endswith("ckpt-30")
+  # A finished run re-run does nothing.
+  assert train(model, optimizer, synthetic.dataset_fn(4, 4), tmp_path, 30) == {}
+
+
+def test_mixed_float16_with_loss_scaling(tmp_path):
+  keras.config.set_dtype_policy("mixed_float16")
+  try:
+    model = _model()
+    optimizer = create_optimizer("lamb", 1e-3, num_train_steps=4,
+                                 num_warmup_steps=1, loss_scale=True)
+    metrics = train(model, optimizer, synthetic.dataset_fn(8, 4), tmp_path, 4,
+                    log_every=4)
+  finally:
+    keras.config.set_dtype_policy("float32")
+  assert np.isfinite(metrics["loss"])
+  assert model.encoder.embeddings.compute_dtype == "float16"
