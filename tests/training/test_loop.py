@@ -62,6 +62,12 @@ def test_loss_goes_down_on_a_fixed_batch(tmp_path, caplog):
   assert set(last) >= {"loss", "masked_lm_accuracy", "next_sentence_accuracy",
                        "learning_rate", "examples_per_second"}
   assert tf.train.latest_checkpoint(tmp_path).endswith("ckpt-30")
+  (events,) = (tmp_path / "train").iterdir()
+  logged = [(e.step, v.tag, v.metadata.plugin_data.plugin_name)
+            for e in tf.compat.v1.train.summary_iterator(str(events))
+            for v in e.summary.value]
+  assert (30, "masked_lm_accuracy", "scalars") in logged
+  assert {step for step, _, _ in logged} == {10, 20, 30}
   # A finished run re-run does nothing.
   assert train(model, optimizer, synthetic.dataset_fn(4, 4), tmp_path, 30) == {}
 
