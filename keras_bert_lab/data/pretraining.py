@@ -40,7 +40,7 @@ import tensorflow as tf
 
 def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
                   next_sentence=True, seed=None, random_document_pool=8,
-                  random_document_buffer=1000):
+                  random_document_buffer=1000, passes=1):
   """Cuts tokenized documents into BERT pre-training instances.
 
   With `next_sentence=True`, Google's NSP rules: per document a target length
@@ -74,6 +74,9 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
       random-next sentences (at least 3).
     random_document_buffer: shuffle buffer of the stream the candidates
       come from.
+    passes: passes over `documents` (None: forever), each with new draws;
+      a random next sentence never comes from the same document, whichever
+      pass it is in.
 
   Returns:
     A `tf.data.Dataset` of single instances, in document order, each a dict:
@@ -109,20 +112,23 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
     seed = random.SystemRandom().randrange(2**31)
   documents = documents.map(_drop_empty_sentences).filter(
       lambda doc: doc.nrows() > 0)
-  indexed = documents.enumerate()
+  # A document's identity is its position in one pass; its occurrence (the
+  # position over all passes) seeds its draws, so every pass differs.
+  identified = documents.enumerate()
+  occurrences = identified.repeat(passes).enumerate()
   if not next_sentence:
-    return indexed.map(
-        lambda index, doc: _full_sentences(doc, max_seq_length - 2),
+    return occurrences.map(
+        lambda n, id_doc: _full_sentences(id_doc[1], max_seq_length - 2),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
   # Candidate pools: blocks of a shuffled, repeated copy of the stream, each
   # offered to `random_document_pool` documents in turn, so the copy reads
   # one document per document.
-  pools = indexed.shuffle(random_document_buffer, seed=seed).repeat().batch(
+  pools = identified.shuffle(random_document_buffer, seed=seed).repeat().batch(
       random_document_pool).flat_map(
           lambda *pool: tf.data.Dataset.from_tensors(pool).repeat(
               random_document_pool))
   make = _NspMaker(max_seq_length - 3, short_seq_prob, seed)
-  return tf.data.Dataset.zip(indexed, pools).map(
+  return tf.data.Dataset.zip(occurrences, pools).map(
       make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
 
 
@@ -148,17 +154,17 @@ class _NspMaker:
     self.short_seq_prob = short_seq_prob
     self.seed = tf.constant([seed, 0], tf.int64)
 
-  def __call__(self, index_and_doc, pool):
-    index, doc = index_and_doc
-    pool_indices, pool_docs = pool
-    others = tf.cast(tf.where(pool_indices != index)[:, 0], tf.int32)
+  def __call__(self, occurrence_and_doc, pool):
+    occurrence, (document_id, doc) = occurrence_and_doc
+    pool_ids, pool_docs = pool
+    others = tf.cast(tf.where(pool_ids != document_id)[:, 0], tf.int32)
     check = tf.debugging.assert_positive(
         tf.size(others), message="NSP needs at least two documents: the "
         "corpus has only one (every random-next candidate is the current "
         "document). Add documents or use next_sentence=False.")
     with tf.control_dependencies([check]):
       others = tf.identity(others)
-    doc_seed = tf.random.experimental.stateless_fold_in(self.seed, index)
+    doc_seed = tf.random.experimental.stateless_fold_in(self.seed, occurrence)
     target_seed, loop_seed = tf.unstack(
         tf.random.experimental.stateless_split(doc_seed, 2))
     target = tf.where(
@@ -277,3 +283,73 @@ def _ragged(rows):
 def _search(splits, value, side="left"):
   """`tf.searchsorted` for one scalar value in 1-D `splits`."""
   return tf.searchsorted(splits, value[tf.newaxis], side=side)[0]
+
+
+def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
+                        max_predictions_per_seq=20, masked_lm_prob=0.15,
+                        short_seq_prob=0.1, next_sentence=True,
+                        whole_word_mask=False, ngram_max=1, passes=None,
+                        shuffle_buffer=10000, seed=0, drop_remainder=True):
+  """Documents of sentences to batched pre-training features, in the graph.
+
+  Tokenize (`BertTokenizer`), cut into NSP pairs (`nsp_instances`), shuffle,
+  pack `[CLS] A [SEP] B [SEP]` (`BertPacker`), mask (`MlmMasker`). Each batch's
+  mask is seeded by `(seed, batch index)`, so the output depends on `seed`
+  alone; with `passes=None` the corpus repeats forever and every pass gets
+  new pairs and new masks (dynamic masking).
+
+  Args:
+    documents: `tf.data.Dataset` of `tf.string` [num_sentences] (e.g.
+      `read_documents`).
+    tokenizer: a `BertTokenizer`.
+    batch_size: examples per batch (per replica when called from a
+      `distribute_datasets_from_function` input function).
+    max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob:
+      as in Google's `create_pretraining_data.py`.
+    next_sentence: NSP pairs; False for RoBERTa-style single segments.
+    whole_word_mask, ngram_max: see `MlmMasker`.
+    passes: passes over the corpus (the original's `dupe_factor`); None
+      repeats forever, for step-based training.
+    shuffle_buffer: instances held for shuffling (0: no shuffling).
+    seed: makes pairs, shuffling and masks reproducible.
+    drop_remainder: keep batch shapes static (TPUs need it).
+
+  Returns:
+    `tf.data.Dataset` of dicts: `input_word_ids`, `input_mask`,
+    `input_type_ids` [batch, max_seq_length], `masked_lm_positions`,
+    `masked_lm_ids` [batch, max_predictions_per_seq] and
+    `next_sentence_labels` [batch], all int32; `masked_lm_weights` float32.
+
+  Example:
+    >>> docs = read_documents("corpus.txt")
+    >>> ds = pretraining_dataset(docs, BertTokenizer("vocab.txt"), 32)
+    >>> next(iter(ds))["input_word_ids"].shape
+    TensorShape([32, 128])
+  """
+  from keras_bert_lab.text import BertPacker, MlmMasker  # No import cycle.
+  tokenized = documents.map(tokenizer, num_parallel_calls=tf.data.AUTOTUNE)
+  instances = nsp_instances(tokenized, max_seq_length, short_seq_prob,
+                            next_sentence=next_sentence, seed=seed,
+                            passes=passes)
+  if shuffle_buffer:
+    instances = instances.shuffle(shuffle_buffer, seed=seed)
+  packer = BertPacker.for_tokenizer(tokenizer, max_seq_length)
+  masker = MlmMasker.for_tokenizer(
+      tokenizer, max_predictions_per_seq=max_predictions_per_seq,
+      masked_lm_prob=masked_lm_prob, whole_word_mask=whole_word_mask,
+      ngram_max=ngram_max)
+
+  def featurize(index, batch):
+    segments = [batch["tokens_a"]]
+    if next_sentence:
+      segments.append(batch["tokens_b"])
+    features = packer(segments)
+    features.update(masker(features["input_word_ids"],
+                           seed=tf.stack([tf.cast(seed, tf.int64), index])))
+    features["next_sentence_labels"] = batch["next_sentence_labels"]
+    return features
+
+  batches = instances.ragged_batch(batch_size, drop_remainder=drop_remainder)
+  return batches.enumerate().map(
+      featurize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+          tf.data.AUTOTUNE)

@@ -64,8 +64,10 @@ def to_examples(features):
       else:
         feature[name] = tf.train.Feature(
             int64_list=tf.train.Int64List(value=row.astype(int)))
+    # Deterministic: map fields in a fixed order, so a seed gives equal files.
     records.append(tf.train.Example(
-        features=tf.train.Features(feature=feature)).SerializeToString())
+        features=tf.train.Features(feature=feature)).SerializeToString(
+            deterministic=True))
   return records
 
 

@@ -1,0 +1,114 @@
+r"""Write pre-training TFRecords, as google-research/bert's script does.
+
+  python -m keras_bert_lab.create_pretraining_data \
+      --input_files=corpus/*.txt --vocab_file=vocab.txt \
+      --output_file=out.tfrecord --max_seq_length=128 \
+      --max_predictions_per_seq=20 --masked_lm_prob=0.15 --short_seq_prob=0.1 \
+      --dupe_factor=10 --do_whole_word_mask --random_seed=12345
+
+The same flags and the same feature names (`input_ids`, `input_mask`,
+`segment_ids`, `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`,
+`next_sentence_labels`) as Google's `create_pretraining_data.py`, so either
+trainer reads the files. Examples are made by the same in-graph pipeline
+`pretrain` uses (`keras_bert_lab.data.pretraining_dataset`); only the
+writing happens in Python. Several comma-separated output files are filled
+in turn.
+"""
+
+import os
+import time
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("input_files", None, "Text files: comma-separated names or "
+                  "globs; .gz read as gzip.")
+flags.DEFINE_string("vocab_file", None, "WordPiece vocabulary (vocab.txt).")
+flags.DEFINE_list("output_file", None, "Output TFRecord file(s), "
+                  "comma-separated; examples are spread over them in turn.")
+flags.DEFINE_bool("do_lower_case", True, "Lower-case and strip accents "
+                  "(uncased models).")
+flags.DEFINE_bool("do_whole_word_mask", False, "Mask whole words: ## pieces "
+                  "go with their word.")
+flags.DEFINE_integer("ngram_max", 1, "Mask spans of up to N whole words "
+                     "(needs --do_whole_word_mask).", lower_bound=1)
+flags.DEFINE_integer("max_seq_length", 128, "Sequence length, special tokens "
+                     "included.", lower_bound=8)
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked positions "
+                     "per sequence.", lower_bound=1)
+flags.DEFINE_integer("random_seed", 12345, "Seed: the same seed gives the "
+                     "same files.")
+flags.DEFINE_integer("dupe_factor", 10, "Passes over the corpus, each with "
+                     "new pairs and masks.", lower_bound=1)
+flags.DEFINE_float("masked_lm_prob", 0.15, "Share of tokens to mask.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target "
+                   "length.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_bool("next_sentence", True, "Sentence pairs with NSP labels; "
+                  "--nonext_sentence for single segments (RoBERTa style).")
+flags.DEFINE_bool("split_sentences", True, "Split lines into sentences "
+                  "(paragraph-per-line corpora); --nosplit_sentences for the "
+                  "original one-sentence-per-line format.")
+flags.DEFINE_bool("document_per_line", False, "Every line is a document "
+                  "(default: blank lines separate documents).")
+flags.mark_flags_as_required(["input_files", "vocab_file", "output_file"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  import tensorflow as tf
+  from keras_bert_lab import data, text
+
+  try:
+    tokenizer = text.BertTokenizer(FLAGS.vocab_file,
+                                   lower_case=FLAGS.do_lower_case)
+    documents = data.read_documents(
+        FLAGS.input_files, document_per_line=FLAGS.document_per_line,
+        split_sentences=FLAGS.split_sentences, seed=FLAGS.random_seed)
+    dataset = data.pretraining_dataset(
+        documents, tokenizer, batch_size=256,
+        max_seq_length=FLAGS.max_seq_length,
+        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        masked_lm_prob=FLAGS.masked_lm_prob,
+        short_seq_prob=FLAGS.short_seq_prob,
+        next_sentence=FLAGS.next_sentence,
+        whole_word_mask=FLAGS.do_whole_word_mask, ngram_max=FLAGS.ngram_max,
+        passes=FLAGS.dupe_factor, seed=FLAGS.random_seed,
+        drop_remainder=False)
+  except ValueError as e:
+    raise app.UsageError(str(e))
+
+  writers = [tf.io.TFRecordWriter(path) for path in FLAGS.output_file]
+  written = random_next = 0
+  start = last_report = time.time()
+  try:
+    for batch in dataset:
+      for record in data.to_examples(batch):
+        writers[written % len(writers)].write(record)
+        written += 1
+      random_next += int(tf.reduce_sum(batch["next_sentence_labels"]))
+      if time.time() - last_report > 10:
+        last_report = time.time()
+        logging.info("%d examples written (%.0f/s)", written,
+                     written / (last_report - start))
+  except tf.errors.InvalidArgumentError as e:
+    if "NSP needs at least two documents" not in e.message:
+      raise
+    raise app.UsageError(
+        f"{','.join(FLAGS.input_files)} holds a single document, and NSP needs "
+        "two to draw random next sentences. Add documents (blank lines "
+        "separate them, or --document_per_line), or use --nonext_sentence.")
+  finally:
+    for writer in writers:
+      writer.close()
+  if not written:
+    raise app.UsageError(f"No examples: {FLAGS.input_files} holds no text.")
+  print(f"Wrote {written} examples to {', '.join(FLAGS.output_file)} in "
+        f"{time.time() - start:.0f} s; next_sentence_labels: "
+        f"{random_next / written:.1%} random next.")
+
+
+if __name__ == "__main__":
+  app.run(main)
