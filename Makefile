@@ -25,7 +25,7 @@ install-test: $(VENV)/.installed-test
 
 # The main job on the bundled corpus.
 quickstart: $(VENV)/.installed
-	$(BIN)/python -m keras_bert_lab.quickstart
+	$(BIN)/python -m keras_bert_lab.pretrain --flagfile=configs/quickstart.flags
 
 # The whole suite, slow tests included (as CI runs it).
 test: $(VENV)/.installed-test

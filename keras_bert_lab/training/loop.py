@@ -163,9 +163,16 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
   # tracked weights; without them a resumed run would draw other masks.
   weight_ids = {id(weight) for weight in model.weights}
   seed_states = [v for v in model.variables if id(v) not in weight_ids]
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
-                                   iterator=iterator, step=step,
-                                   seed_states=seed_states)
+  state = dict(model=model, optimizer=optimizer, step=step,
+               seed_states=seed_states)
+  if isinstance(iterator, tf.data.Iterator):
+    state["iterator"] = iterator
+  else:
+    # TensorFlow cannot checkpoint a multi-replica DistributedIterator.
+    logger.warning("%s cannot checkpoint its input iterator: a resumed run "
+                   "continues from the saved step but restarts the data "
+                   "stream (not an exact resume).", type(strategy).__name__)
+  checkpoint = tf.train.Checkpoint(**state)
   manager = tf.train.CheckpointManager(
       checkpoint, model_dir, max_to_keep=max_checkpoints_to_keep,
       step_counter=step)

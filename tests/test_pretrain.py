@@ -1,0 +1,65 @@
+"""`python -m keras_bert_lab.pretrain` end to end, on the bundled corpus."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+CORPUS = "keras_bert_lab/resources/austen_sense_and_sensibility_pride_and_prejudice.txt"
+TINY = ["--model_size=tiny", "--max_seq_length=32",
+        "--max_predictions_per_seq=5", "--train_batch_size=8",
+        "--num_train_steps=6", "--checkpoint_every=3", "--log_every=3",
+        "--eval_batches=2", f"--input_files={CORPUS}"]
+
+
+def run(*flags):
+  return subprocess.run([sys.executable, "-m", "keras_bert_lab.pretrain",
+                         *flags], capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_pretrain_writes_everything_and_refuses_other_config(tmp_path):
+  model_dir = tmp_path / "run"
+  result = run(*TINY, f"--model_dir={model_dir}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads((model_dir / "eval_results.json").read_text())
+  assert set(results) >= {"masked_lm_accuracy", "masked_lm_loss",
+                          "next_sentence_accuracy", "next_sentence_loss"}
+  assert results["steps"] == 6
+  assert (model_dir / "bert_config.json").exists()
+  assert (model_dir / "vocab.txt").exists()
+  assert (model_dir / "checkpoint").exists()
+  assert list((model_dir / "train").glob("events.out.tfevents.*"))
+  assert "step 6/6" in result.stderr
+
+  from keras_bert_lab.models import BertPretrainer
+  model = BertPretrainer.from_pretrained(str(model_dir / "pretrained"))
+  assert model.encoder.vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]",
+                                     "[MASK]"]
+
+  # Same command again: already at the last step, nothing to redo.
+  again = run(*TINY, f"--model_dir={model_dir}")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "Resumed from" in again.stderr
+
+  other = run(*TINY[1:], "--model_size=mini", f"--model_dir={model_dir}")
+  assert other.returncode != 0
+  assert "another model config" in other.stderr
+  assert "hidden_size" in other.stderr
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--input_files=nowhere.txt"], "nowhere.txt"),
+    ([f"--input_files={CORPUS}", "--tfrecord_files=x.tfrecord"],
+     "exactly one data source"),
+    ([f"--input_files={CORPUS}", "--vocab_file=missing_vocab.txt"],
+     "missing_vocab.txt"),
+    ([f"--input_files={CORPUS}", "--no_such_flag=1"], "no_such_flag"),
+    ([f"--input_files={CORPUS}", "--model_size=huge"], "model_size"),
+])
+def test_bad_flags_fail_before_training(tmp_path, flags, message):
+  result = run(*flags, f"--model_dir={tmp_path / 'run'}")
+  assert result.returncode != 0
+  assert message in result.stderr
+  assert "Pre-training" not in result.stderr
