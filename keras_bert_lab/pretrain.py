@@ -84,6 +84,8 @@ flags.DEFINE_enum("mixed_precision", "none", ["none", "bf16", "fp16"],
                   "Mixed precision (fp16 uses loss scaling).")
 flags.DEFINE_integer("steps_per_execution", 1, "Steps per tf.function call.",
                      lower_bound=1)
+flags.DEFINE_bool("jit_compile", False, "Compile the forward and backward "
+                  "pass with XLA.")
 # Distribution and output.
 flags.DEFINE_enum("strategy", "auto",
                   ["auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu"],
@@ -249,7 +251,7 @@ def main(argv):
                    steps_per_execution=FLAGS.steps_per_execution,
                    checkpoint_every=FLAGS.checkpoint_every,
                    max_checkpoints_to_keep=FLAGS.keep_checkpoints,
-                   log_every=FLAGS.log_every)
+                   log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile)
   except tf.errors.InvalidArgumentError as e:
     if "NSP needs at least two documents" not in e.message:
       raise

@@ -112,7 +112,8 @@ def _add(a, b):
 
 def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
           strategy=None, steps_per_execution=1, checkpoint_every=1000,
-          max_checkpoints_to_keep=5, log_every=100, loss_fn=pretraining_loss):
+          max_checkpoints_to_keep=5, log_every=100, loss_fn=pretraining_loss,
+          jit_compile=False):
   """Trains `model` to `num_train_steps`, resuming from `model_dir` if it can.
 
   On start, the latest checkpoint in `model_dir` (if any) restores the
@@ -138,6 +139,8 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     max_checkpoints_to_keep: older checkpoints are deleted.
     log_every: steps between log lines and summaries.
     loss_fn: `(features, outputs) -> (loss, stats)` as `pretraining_loss`.
+    jit_compile: compile the forward and backward pass with XLA (static
+      shapes: batch with `drop_remainder`).
 
   Returns:
     The metrics of the last `log_every` window (`loss`, `masked_lm_loss`,
@@ -181,17 +184,25 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     logger.info("Resumed from %s at step %d.", manager.latest_checkpoint,
                 int(step))
 
-  def replica_step(features):
+  def forward_backward(features):
     inputs = {name: features[name] for name in PRETRAINER_INPUTS}
     with tf.GradientTape() as tape:
       outputs = model(inputs, training=True)
       loss, stats = loss_fn(features, outputs)
       scaled_loss = optimizer.scale_loss(loss)
+    return tape.gradient(scaled_loss, model.trainable_variables), stats
+
+  if jit_compile:
+    # XLA fuses the model's forward and backward pass; the optimizer update
+    # stays an ordinary graph.
+    forward_backward = tf.function(forward_backward, jit_compile=True)
+
+  def replica_step(features):
+    grads, stats = forward_backward(features)
     stats["learning_rate"] = (tf.cast(optimizer.learning_rate, tf.float32),
                               1.0)
-    grads = tape.gradient(scaled_loss, model.trainable_variables)
     optimizer.apply(grads, model.trainable_variables)
-    stats["examples"] = (tf.cast(tf.shape(inputs["input_word_ids"])[0],
+    stats["examples"] = (tf.cast(tf.shape(features["input_word_ids"])[0],
                                  tf.float32), 0.0)
     return stats
 
