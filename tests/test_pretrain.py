@@ -1,8 +1,10 @@
 """`python -m keras_bert_lab.pretrain` end to end, on the bundled corpus."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -63,3 +65,39 @@ def test_bad_flags_fail_before_training(tmp_path, flags, message):
   assert result.returncode != 0
   assert message in result.stderr
   assert "Pre-training" not in result.stderr
+
+
+@pytest.mark.slow
+def test_killed_command_resumes_exactly(tmp_path):
+  """SIGKILL mid-run, the same command again: weights equal an unbroken run."""
+  common = [*TINY[:4], "--num_train_steps=12", "--checkpoint_every=2",
+            "--log_every=2", "--eval_batches=1", "--deterministic",
+            f"--input_files={CORPUS}"]
+
+  def command(name):
+    return [sys.executable, "-m", "keras_bert_lab.pretrain", *common,
+            f"--model_dir={tmp_path / name}"]
+
+  reference = subprocess.Popen(command("reference"), stderr=subprocess.PIPE,
+                               text=True)
+  killed = subprocess.Popen(command("run"), stderr=subprocess.PIPE, text=True)
+  state = tmp_path / "run" / "checkpoint"
+  deadline = time.time() + 300
+  while not (state.exists() and '"ckpt-6"' in state.read_text()):
+    assert killed.poll() is None and time.time() < deadline, (
+        killed.stderr.read()[-3000:])
+    time.sleep(0.02)
+  killed.send_signal(signal.SIGKILL)
+  killed.wait()
+  assert not (tmp_path / "run" / "pretrained").exists()
+
+  resumed = subprocess.run(command("run"), capture_output=True, text=True)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "at step 6." in resumed.stderr
+  assert "step 8/12" in resumed.stderr and "step 2/12" not in resumed.stderr
+  assert reference.wait(timeout=300) == 0, reference.stderr.read()[-3000:]
+  weights = "pretrained/model.safetensors"
+  assert ((tmp_path / "run" / weights).read_bytes()
+          == (tmp_path / "reference" / weights).read_bytes())
+  assert (json.loads((tmp_path / "run/eval_results.json").read_text())
+          == json.loads((tmp_path / "reference/eval_results.json").read_text()))

@@ -41,6 +41,8 @@ it to the last word of the previous segment).
 """
 
 import numpy as np
+import random
+
 import tensorflow as tf
 from absl import logging
 
@@ -132,8 +134,9 @@ class MlmMasker(tf.Module):
     self.ngram_max = int(ngram_max)
     self._is_continuation = (tf.constant(is_continuation, tf.bool)
                              if whole_word_mask else None)
-    self._generator = (tf.random.Generator.from_seed(seed) if seed is not None
-                       else tf.random.Generator.from_non_deterministic_state())
+    if seed is None:  # Not from_non_deterministic_state: op determinism bans it.
+      seed = random.SystemRandom().randrange(2**63)
+    self._generator = tf.random.Generator.from_seed(seed)
     self._warned = False
 
   @classmethod
