@@ -46,6 +46,10 @@ flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target "
                    "length.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_bool("next_sentence", True, "Sentence pairs with NSP labels; "
                   "--nonext_sentence for single segments (RoBERTa style).")
+flags.DEFINE_bool("cross_documents", True, "With --nonext_sentence: "
+                  "segments run on into the next document after a [SEP] "
+                  "(RoBERTa's FULL-SENTENCES); --nocross_documents ends "
+                  "them at document ends (DOC-SENTENCES).")
 flags.DEFINE_bool("split_sentences", True, "Split lines into sentences "
                   "(paragraph-per-line corpora); --nosplit_sentences for the "
                   "original one-sentence-per-line format.")
@@ -74,6 +78,7 @@ def main(argv):
         masked_lm_prob=FLAGS.masked_lm_prob,
         short_seq_prob=FLAGS.short_seq_prob,
         next_sentence=FLAGS.next_sentence,
+        cross_documents=FLAGS.cross_documents,
         whole_word_mask=FLAGS.do_whole_word_mask, ngram_max=FLAGS.ngram_max,
         passes=FLAGS.dupe_factor, seed=FLAGS.random_seed,
         drop_remainder=False)

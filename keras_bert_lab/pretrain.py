@@ -56,6 +56,10 @@ flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target "
                    "length.")
 flags.DEFINE_bool("next_sentence", True, "NSP pairs; --nonext_sentence for "
                   "single segments and masked LM only (RoBERTa style).")
+flags.DEFINE_bool("cross_documents", True, "With --nonext_sentence: "
+                  "segments run on into the next document after a [SEP] "
+                  "(RoBERTa's FULL-SENTENCES); --nocross_documents ends "
+                  "them at document ends (DOC-SENTENCES).")
 flags.DEFINE_bool("whole_word_mask", False, "Whole-word masking.")
 flags.DEFINE_integer("ngram_max", 1, "Mask spans of up to N whole words.")
 flags.DEFINE_integer("seed", 12345, "Seed for data, masking and weights.")
@@ -178,6 +182,7 @@ def _features(tokenizer, documents, batch_size, passes, seed, shuffle):
       max_predictions_per_seq=FLAGS.max_predictions_per_seq,
       masked_lm_prob=FLAGS.masked_lm_prob,
       short_seq_prob=FLAGS.short_seq_prob, next_sentence=FLAGS.next_sentence,
+      cross_documents=FLAGS.cross_documents,
       whole_word_mask=FLAGS.whole_word_mask, ngram_max=FLAGS.ngram_max,
       passes=passes, seed=seed, shuffle_buffer=10000 if shuffle else 0,
       drop_remainder=passes is None)

@@ -40,7 +40,8 @@ import tensorflow as tf
 
 def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
                   next_sentence=True, seed=None, random_document_pool=8,
-                  random_document_buffer=1000, passes=1):
+                  random_document_buffer=1000, passes=1,
+                  cross_documents=True, document_separator=None):
   """Cuts tokenized documents into BERT pre-training instances.
 
   With `next_sentence=True`, Google's NSP rules: per document a target length
@@ -55,12 +56,13 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
   a tie) loses a token from the front or the back (probability 0.5 each)
   until `len(A) + len(B) <= max_seq_length - 3`.
 
-  With `next_sentence=False`, RoBERTa's DOC-SENTENCES input: contiguous
-  sentences of one document packed greedily into `tokens_a` of at most
-  `max_seq_length - 2` tokens (`[CLS] A [SEP]`; a longer single sentence is
-  cut at the end); instances do not cross documents (RoBERTa's
-  FULL-SENTENCES would), `tokens_b` is empty, the label is 0 and
-  `short_seq_prob` is not used.
+  With `next_sentence=False`, RoBERTa's single segments: contiguous whole
+  sentences packed greedily into `tokens_a` of at most `max_seq_length - 2`
+  tokens (`[CLS] A [SEP]`; a longer single sentence is cut at the end);
+  `tokens_b` is empty, the label is 0 and `short_seq_prob` is not used.
+  FULL-SENTENCES (`cross_documents=True`, the default) lets an instance run
+  on into the next document, with `document_separator` between the two;
+  DOC-SENTENCES (`cross_documents=False`) ends instances at document ends.
 
   Args:
     documents: `tf.data.Dataset` whose elements are int32 ragged tensors
@@ -77,6 +79,10 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
     passes: passes over `documents` (None: forever), each with new draws;
       a random next sentence never comes from the same document, whichever
       pass it is in.
+    cross_documents: with `next_sentence=False`, FULL-SENTENCES (True) or
+      DOC-SENTENCES (False).
+    document_separator: token id put between two documents' sentences in a
+      FULL-SENTENCES instance (RoBERTa: `[SEP]`); None puts nothing.
 
   Returns:
     A `tf.data.Dataset` of single instances, in document order, each a dict:
@@ -116,6 +122,9 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
   # position over all passes) seeds its draws, so every pass differs.
   identified = documents.enumerate()
   occurrences = identified.repeat(passes).enumerate()
+  if not next_sentence and cross_documents:
+    return _full_sentences_across(occurrences, max_seq_length - 2,
+                                  document_separator)
   if not next_sentence:
     return occurrences.map(
         lambda n, id_doc: _full_sentences(id_doc[1], max_seq_length - 2),
@@ -265,6 +274,39 @@ def _full_sentences(doc, max_tokens):
           "next_sentence_labels": tf.zeros([n], tf.int32)}
 
 
+def _full_sentences_across(occurrences, max_tokens, separator):
+  """RoBERTa FULL-SENTENCES: greedy runs of whole sentences of at most
+  `max_tokens` tokens that may run on into the next document."""
+  separator = tf.constant([] if separator is None else [separator], tf.int32)
+  end = (tf.zeros([0], tf.int32), False, True)
+
+  def sentences(n, id_doc):
+    doc = id_doc[1]
+    first = tf.range(doc.nrows()) == 0
+    return tf.data.Dataset.from_tensor_slices(
+        (doc.row_starts(), doc.row_limits(), first)).map(
+            lambda start, limit, first: (doc.values[start:limit], first, False))
+
+  def step(buffer, sentence_first_last):
+    sentence, first, last = sentence_first_last
+    sentence = sentence[:max_tokens]
+    held = tf.size(buffer)
+    gap = tf.size(separator) * tf.cast(first & (held > 0), tf.int32)
+    fits = ~last & (held + gap + tf.size(sentence) <= max_tokens)
+    keep = tf.where(fits, held, 0)
+    emit = ~fits & (held > 0)
+    new_buffer = tf.concat([buffer[:keep], separator[:tf.where(fits, gap, 0)],
+                            sentence], 0)
+    return new_buffer, (emit, buffer)
+
+  stream = occurrences.flat_map(sentences).concatenate(
+      tf.data.Dataset.from_tensors(end))
+  return stream.scan(tf.zeros([0], tf.int32), step).filter(
+      lambda emit, _: emit).map(lambda _, tokens: {
+          "tokens_a": tokens, "tokens_b": tf.fill(tf.shape(tokens) * 0, 0),
+          "next_sentence_labels": tf.constant(0, tf.int32)})
+
+
 def _rows():
   """An empty list of 1-D int32 rows: (values, lengths) TensorArrays."""
   return (tf.TensorArray(tf.int32, size=0, dynamic_size=True,
@@ -288,7 +330,7 @@ def _search(splits, value, side="left"):
 def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
                         max_predictions_per_seq=20, masked_lm_prob=0.15,
                         short_seq_prob=0.1, next_sentence=True,
-                        whole_word_mask=False, ngram_max=1, passes=None,
+                        cross_documents=True, whole_word_mask=False, ngram_max=1, passes=None,
                         shuffle_buffer=10000, seed=0, drop_remainder=True):
   """Documents of sentences to batched pre-training features, in the graph.
 
@@ -307,6 +349,8 @@ def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
     max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob:
       as in Google's `create_pretraining_data.py`.
     next_sentence: NSP pairs; False for RoBERTa-style single segments.
+    cross_documents: without NSP, FULL-SENTENCES (segments run on into the
+      next document after a `[SEP]`) or DOC-SENTENCES (False).
     whole_word_mask, ngram_max: see `MlmMasker`.
     passes: passes over the corpus (the original's `dupe_factor`); None
       repeats forever, for step-based training.
@@ -330,7 +374,8 @@ def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
   tokenized = documents.map(tokenizer, num_parallel_calls=tf.data.AUTOTUNE)
   instances = nsp_instances(tokenized, max_seq_length, short_seq_prob,
                             next_sentence=next_sentence, seed=seed,
-                            passes=passes)
+                            passes=passes, cross_documents=cross_documents,
+                            document_separator=tokenizer.sep_id)
   if shuffle_buffer:
     instances = instances.shuffle(shuffle_buffer, seed=seed)
   packer = BertPacker.for_tokenizer(tokenizer, max_seq_length)

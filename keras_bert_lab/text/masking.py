@@ -40,8 +40,9 @@ right after a special token starts a new word here (the original would glue
 it to the last word of the previous segment).
 """
 
-import numpy as np
 import random
+
+import numpy as np
 
 import tensorflow as tf
 from absl import logging

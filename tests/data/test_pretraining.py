@@ -218,10 +218,37 @@ def test_two_documents_always_take_the_other():
   assert all(doc_of(b[0]) == 1 - doc_of(a[0]) for a, b, label in got if label)
 
 
-def test_full_sentences_without_nsp(corpus):
-  """next_sentence=False: greedy whole sentences of one document up to
+def test_full_sentences_across_documents(corpus):
+  """RoBERTa FULL-SENTENCES: greedy whole sentences up to max_seq_length - 2
+  tokens, running on into the next document after a separator; all the
+  sentences of the corpus in order, each once, sentences too long cut."""
+  separator = -1
+  long_corpus = corpus + make_corpus([[40, 3]])  # a sentence > MAX_SEQ - 2
+  got = run(long_corpus, max_seq_length=MAX_SEQ, next_sentence=False,
+            document_separator=separator, seed=0)
+  sentences = [(d > 0 and s == 0, sentence[:MAX_SEQ - 2])
+               for d, doc in enumerate(long_corpus)
+               for s, sentence in enumerate(doc)]
+  expected, current = [], []
+  for first, sentence in sentences:  # The rule, stated in Python.
+    addition = ([separator] if first and current else []) + sentence
+    if len(current) + len(addition) > MAX_SEQ - 2:
+      expected.append(current)
+      current = list(sentence)
+    else:
+      current += addition
+  expected.append(current)
+  assert all(b == [] and label == 0 for _, b, label in got)
+  assert [a for a, _, _ in got] == expected
+  assert sum(separator in a for a in expected) > 100  # It crosses documents.
+  assert max(len(a) for a in expected) == MAX_SEQ - 2
+
+
+def test_doc_sentences_without_nsp(corpus):
+  """DOC-SENTENCES: greedy whole sentences of one document up to
   max_seq_length - 2 tokens, covering every document in order."""
-  got = run(corpus, max_seq_length=MAX_SEQ, next_sentence=False, seed=0)
+  got = run(corpus, max_seq_length=MAX_SEQ, next_sentence=False,
+            cross_documents=False, seed=0)
   flats = [Flat(doc) for doc in corpus]
   used = collections.defaultdict(list)
   for a, b, label in got:

@@ -131,3 +131,19 @@ def test_cli_single_document_message(tmp_path):
   assert result.returncode != 0
   assert "holds a single document" in result.stderr
   assert "--nonext_sentence" in result.stderr
+
+
+
+def test_full_sentences_pipeline(small_corpus, tokenizer):
+  """next_sentence=False: one segment, [SEP] between documents inside it."""
+  batches = _batches(small_corpus, tokenizer, seed=1, n=20,
+                     next_sentence=False)
+  for b in batches:
+    assert (b["input_type_ids"] == 0).all()
+    assert (b["next_sentence_labels"] == 0).all()
+    lengths = b["input_mask"].sum(1)
+    rows = np.arange(16)
+    assert (b["input_word_ids"][rows, lengths - 1] == tokenizer.sep_id).all()
+  seps = np.concatenate([(b["input_word_ids"] == tokenizer.sep_id).sum(1)
+                         for b in batches])
+  assert seps.min() == 1 and seps.max() >= 2  # Some run on into a document.
