@@ -1,0 +1,2 @@
+"""Fine-tuning data in tf.data: one module per task family."""
+from keras_bert_lab.data.tasks import multiple_choice
