@@ -86,10 +86,12 @@ def test_read_swag_csv_any_column_order(tmp_path):
     np.testing.assert_array_equal(g["choices"], w["choices"])
 
 
-@pytest.mark.parametrize("seq_length", [24, 64])
+@pytest.mark.parametrize("seq_length", [16, 24, 64])
 def test_featurize_matches_reference_packing(tokenizer, hf_tokenizer,
                                              seq_length):
-  # 24 truncates most rows (row 5 on both sides); 64 truncates only row 5.
+  # 16 truncates every row down to ties between context and choice (where
+  # the original drops from the choice); 24 truncates most rows, only from
+  # the choice; 64 truncates nothing (row 5's longest pair is 9 + 44).
   dataset = mc.featurize(mc.read_swag_csv(str(FIXTURE)), tokenizer,
                          seq_length, batch_size=3)
   reference = _reference_examples(FIXTURE)
