@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = [
     "accuracy", "f1_score", "matthews_corrcoef", "pearson_corrcoef",
-    "spearman_corrcoef", "get_entities", "entity_scores",
+    "spearman_corrcoef", "get_entities", "entity_scores", "tags_from_ids",
     "normalize_answer", "squad_exact", "squad_f1", "squad_scores",
     "squad_gold_answers", "multiple_choice_accuracy", "compute", "TASKS",
 ]
@@ -284,6 +284,40 @@ def get_entities(tags):
       begin = i
     prev_tag, prev_type = prefix, type_
   return entities
+
+
+def tags_from_ids(tag_ids, sample_weight, label_list):
+  """Per-word tag strings from first-wordpiece tag ids (or logits).
+
+  Turns tagging model outputs and labels (one tag at each word's first
+  wordpiece, `sample_weight` 1 there and 0 elsewhere) into the sentences of
+  tag strings that `entity_scores` takes.
+
+  Args:
+    tag_ids: int [batch, seq] tag indices, or float logits
+      [batch, seq, num_labels] (argmax taken).
+    sample_weight: [batch, seq], nonzero at the positions to keep.
+    label_list: tag strings, indexed by tag id.
+
+  Returns:
+    A list of `batch` lists of tag strings.
+
+  Example:
+    >>> tags_from_ids([[0, 1, 0, 2]], [[0, 1, 0, 1]], ["O", "B-PER", "I-PER"])
+    [['B-PER', 'I-PER']]
+  """
+  tag_ids = np.asarray(tag_ids)
+  if tag_ids.ndim == 3:
+    tag_ids = np.argmax(tag_ids, axis=-1)
+  sample_weight = np.asarray(sample_weight)
+  if tag_ids.shape != sample_weight.shape:
+    raise ValueError(f"tag ids {tag_ids.shape} and sample_weight "
+                     f"{sample_weight.shape} differ in shape.")
+  if tag_ids.size and (tag_ids.min() < 0 or tag_ids.max() >= len(label_list)):
+    raise ValueError(f"Tag id {int(tag_ids.max())} or {int(tag_ids.min())} "
+                     f"is outside the label list of {len(label_list)} tags.")
+  return [[label_list[t] for t, w in zip(ids, weights) if w]
+          for ids, weights in zip(tag_ids.tolist(), sample_weight.tolist())]
 
 
 def _prf(tp, n_pred, n_true):

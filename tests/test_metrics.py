@@ -73,6 +73,7 @@ def test_classification_errors():
 
 # --- against scikit-learn on random data -----------------------------------
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # sklearn: one class.
 @pytest.mark.parametrize("num_classes", [2, 3, 5])
 def test_classification_matches_sklearn(num_classes):
   import sklearn.metrics as sk  # Comes with seqeval (the test extra).
@@ -208,6 +209,20 @@ def test_entity_scores_errors():
     metrics.get_entities([0, 1])
 
 
+def test_tags_from_ids():
+  labels = ["O", "B-PER", "I-PER"]
+  # Words at positions 1, 2, 4 (0 = [CLS], 3 = a ## piece, 5 = [SEP]).
+  weights = [[0, 1, 1, 0, 1, 0]]
+  assert metrics.tags_from_ids([[0, 1, 2, 0, 0, 0]], weights, labels) == [
+      ["B-PER", "I-PER", "O"]]
+  logits = np.eye(3)[[[0, 1, 1, 2, 2, 0]]]  # argmax = [0, 1, 1, 2, 2, 0]
+  assert metrics.tags_from_ids(logits, weights, labels) == [
+      ["B-PER", "B-PER", "I-PER"]]
+  with pytest.raises(ValueError, match="outside the label list of 3"):
+    metrics.tags_from_ids([[3]], [[1]], labels)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # seqeval: 0/0 = 0.
 @pytest.mark.parametrize("scheme", ["BIO", "IOBES"])
 def test_entity_scores_match_seqeval(scheme):
   from seqeval.metrics import classification_report

@@ -154,7 +154,8 @@ def tfds_multiple_choice(name, split="train", data_dir=None,
 
   Returns:
     `tf.data.Dataset` of dicts like `read_swag_csv`'s (`context`, `choices`
-    [num_choices], `label`).
+    [num_choices], `label`). Unlabelled splits (HellaSwag's test) carry
+    label -1: featurize them with `with_labels=False`.
 
   Example:
     >>> ds = tfds_multiple_choice("hellaswag", split="validation")
