@@ -1,2 +1,3 @@
 """Fine-tuning data in tf.data: one module per task family."""
 from keras_bert_lab.data.tasks import multiple_choice
+from keras_bert_lab.data.tasks import classification
