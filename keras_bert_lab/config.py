@@ -59,6 +59,8 @@ _BOOKKEEPING_KEYS = frozenset({
     "torch_dtype", "dtype", "pad_token_id", "use_cache",
     "gradient_checkpointing", "classifier_dropout", "directionality",
     "output_past", "tie_word_embeddings",
+    # Task heads' metadata, read by keras_bert_lab.models.tasks.
+    "id2label", "label2id", "problem_type", "num_labels",
 })
 
 # Keys whose non-default values would change the model into one we do not

@@ -2,7 +2,12 @@
 
 Names are converted by one rule and its inverse (canonical Google names <->
 HF `BertModel` / `BertForPreTraining` / `BertForMaskedLM` keys; dense kernels
-transposed). transformers converts to PyTorch and keras-hub reads HF folders
+transposed), plus the fine-tuning heads: `output_weights`/`output_bias`
+(Google's run_classifier.py) <-> `classifier.weight/bias` (HF's
+`BertForSequenceClassification`, `BertForTokenClassification`,
+`BertForMultipleChoice`) and `cls/squad/output_weights/bias` (run_squad.py)
+<-> `qa_outputs.weight/bias` (`BertForQuestionAnswering`); both layouts keep
+these as `[num_outputs, H]`, so they are not transposed. transformers converts to PyTorch and keras-hub reads HF folders
 only into its own `BertBackbone` layout (no heads, tanh GELU), so neither
 could fill this package's model; the conversion is written here. Pickle
 files (`pytorch_model.bin`) are refused, never unpickled.
@@ -23,6 +28,17 @@ logger = logging.getLogger("keras_bert_lab")
 # HF buffers that are not weights.
 _BUFFERS = ("embeddings.position_ids",)
 
+# Fine-tuning heads: canonical name <-> HF key (same [out, in] layout).
+_HEADS = {
+    "output_weights": "classifier.weight",
+    "output_bias": "classifier.bias",
+    "cls/squad/output_weights": "qa_outputs.weight",
+    "cls/squad/output_bias": "qa_outputs.bias",
+}
+_HEADS_FROM_HF = {v: k for k, v in _HEADS.items()}
+# HF keys outside the `bert.` base model in task and pre-training layouts.
+HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
+
 
 def canonical_to_hf(name):
   """Returns `(hf_key, transpose)` for a canonical (Google) variable name.
@@ -35,6 +51,8 @@ def canonical_to_hf(name):
     >>> canonical_to_hf("bert/encoder/layer_0/attention/self/query/kernel")
     ('encoder.layer.0.attention.self.query.weight', True)
   """
+  if name in _HEADS:
+    return _HEADS[name], False
   if name == "cls/predictions/output_bias":
     return "cls.predictions.bias", False
   if name.startswith("cls/seq_relationship/output_"):
@@ -61,6 +79,8 @@ def hf_to_canonical(key):
     ('bert/pooler/dense/kernel', True)
   """
   key = key.removeprefix("bert.")
+  if key in _HEADS_FROM_HF:
+    return _HEADS_FROM_HF[key], False
   if key == "cls.predictions.bias":
     return "cls/predictions/output_bias", False
   if key.startswith("cls.seq_relationship."):
@@ -162,20 +182,25 @@ def read_hf_folder(folder):
   return config, weights, (vocab if os.path.exists(vocab) else None), lower_case
 
 
-def write_hf_folder(folder, config, weights, with_heads):
+def write_hf_folder(folder, config, weights, with_heads, architecture=None,
+                    extra_config=None):
   """Writes `config.json` and `model.safetensors` in HF's layout.
 
   Args:
     folder: existing folder.
     config: the `BertConfig`.
     weights: `{canonical name: array}`.
-    with_heads: True writes the `BertForPreTraining` layout (`bert.` prefix,
-      `cls.*` heads), False the `BertModel` layout.
+    with_heads: True writes the layout of an HF model with heads (`bert.`
+      prefix on the encoder, heads `cls.*`, `classifier.*`, `qa_outputs.*`
+      at top level), False the `BertModel` layout.
+    architecture: HF class name for `architectures` (e.g.
+      `"BertForSequenceClassification"`); by default derived from the heads.
+    extra_config: more `config.json` keys (e.g. `id2label`, `problem_type`).
   """
   tensors = {}
   for name, value in weights.items():
     key, transpose = canonical_to_hf(name)
-    if with_heads and not key.startswith("cls."):
+    if with_heads and not key.startswith(HEAD_PREFIXES):
       key = "bert." + key
     tensors[key] = np.ascontiguousarray(value.T if transpose else value)
   safetensors.numpy.save_file(tensors, os.path.join(folder, "model.safetensors"),
@@ -185,6 +210,9 @@ def write_hf_folder(folder, config, weights, with_heads):
     values["architectures"] = ["BertForMaskedLM"]
   elif not with_heads:
     values["architectures"] = ["BertModel"]
+  if architecture is not None:
+    values["architectures"] = [architecture]
+  values.update(extra_config or {})
   with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
     json.dump(values, f, indent=2, sort_keys=True)
     f.write("\n")

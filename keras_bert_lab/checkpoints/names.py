@@ -15,6 +15,17 @@ import numpy as np
 
 logger = logging.getLogger("keras_bert_lab")
 
+# Fine-tuning heads, in Google's names and `[num_outputs, H]` layout.
+# google-research/bert's run_classifier.py: `output_weights` / `output_bias`
+# (top level, no scope); the token-tagging and multiple-choice heads are the
+# same dense layer (HF keeps all three under `classifier.*`).
+CLASSIFIER_WEIGHTS = "output_weights"
+CLASSIFIER_BIAS = "output_bias"
+# run_squad.py: start/end logits from `cls/squad/output_weights` `[2, H]`.
+SQUAD_WEIGHTS = "cls/squad/output_weights"
+SQUAD_BIAS = "cls/squad/output_bias"
+HEAD_NAMES = (CLASSIFIER_WEIGHTS, CLASSIFIER_BIAS, SQUAD_WEIGHTS, SQUAD_BIAS)
+
 
 def _dense(prefix, layer):
   return {f"{prefix}/kernel": layer.kernel, f"{prefix}/bias": layer.bias}
@@ -62,12 +73,14 @@ def encoder_variables(encoder):
 
 
 def model_variables(model):
-  """Maps canonical names to the variables of a `BertEncoder` or `BertPretrainer`.
+  """Maps canonical names to the variables of a BERT model.
 
   Args:
-    model: a `BertEncoder`, or a `BertPretrainer` (adds `cls/predictions/*`
+    model: a `BertEncoder`, a `BertPretrainer` (adds `cls/predictions/*`
       and, with next_sentence, `cls/seq_relationship/*`; the MLM output
-      matrix is tied to `bert/embeddings/word_embeddings` and has no name).
+      matrix is tied to `bert/embeddings/word_embeddings` and has no name),
+      or a task model from `keras_bert_lab.models.tasks` (adds its head from
+      its `head_variables()`, named by `HEAD_NAMES`).
 
   Returns:
     A dict `{canonical name: keras.Variable}`.
@@ -85,6 +98,9 @@ def model_variables(model):
   if nsp is not None:
     names["cls/seq_relationship/output_weights"] = nsp.output_weights
     names["cls/seq_relationship/output_bias"] = nsp.output_bias
+  head_variables = getattr(model, "head_variables", None)
+  if head_variables is not None:
+    names.update(head_variables())
   return names
 
 

@@ -17,20 +17,26 @@ MARKER = "keras_bert_lab.json"
 FORMAT_VERSION = 1
 
 
-def save_pretrained(model, path):
-  """Writes a `BertEncoder` or `BertPretrainer` to the folder `path`.
+def save_pretrained(model, path, architecture=None, extra_config=None):
+  """Writes a `BertEncoder`, `BertPretrainer` or task model to the folder `path`.
 
   Args:
     model: the model; its `vocab` (if any) and `lower_case` are written too.
     path: folder, created if missing; existing files of the same names are
       replaced.
+    architecture: HF class name written to `config.json`'s `architectures`
+      (task models pass theirs, e.g. `"BertForSequenceClassification"`);
+      giving one writes the layout with heads.
+    extra_config: more `config.json` keys (`id2label`, `problem_type`, ...).
 
   Example:
     >>> save_pretrained(pre, "/tmp/bert_out")
   """
   os.makedirs(path, exist_ok=True)
-  with_heads = getattr(model, "masked_lm", None) is not None
-  write_hf_folder(path, model.config, get_weights(model), with_heads)
+  with_heads = (getattr(model, "masked_lm", None) is not None
+                or architecture is not None)
+  write_hf_folder(path, model.config, get_weights(model), with_heads,
+                  architecture, extra_config)
   if model.vocab is not None:
     with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
       f.write("".join(token + "\n" for token in model.vocab))
