@@ -23,15 +23,18 @@ Differences from the original, forced by streaming (all else is its rules):
     at least two documents". The copy iterates `documents` a second time:
     put expensive steps (reading, tokenizing) before a `.cache()` or accept
     running them twice.
-  * Randomness is stateless: every draw is seeded by `(seed, document index,
-    instance number)`, so output depends on the seed only, not on threads.
+  * Randomness is stateless: every draw is seeded by `(seed, document
+    occurrence, first sentence of the instance)`, so output depends on the
+    seed only, not on threads.
   * As in the original's reader, documents without sentences and sentences
     without tokens are dropped first.
 
-Loop per document: the original walks sentence by sentence; here one loop
-step makes one instance, finding the chunk's end with `searchsorted` on the
-running token counts (the first sentence where the chunk reaches the target,
-or the last one), which is the same chunk.
+No loop over sentences: the original walks sentence by sentence; here the
+instance that would start at each sentence is computed for all sentences at
+once (the chunk's end by `searchsorted` on the running token counts: the
+first sentence where the chunk reaches the target, or the last one, which is
+the same chunk), and a loop of one gather per instance follows the starts
+from the first sentence. Segments are gathered and trimmed as index ranges.
 """
 
 import random
@@ -174,84 +177,109 @@ class _NspMaker:
     with tf.control_dependencies([check]):
       others = tf.identity(others)
     doc_seed = tf.random.experimental.stateless_fold_in(self.seed, occurrence)
-    target_seed, loop_seed = tf.unstack(
-        tf.random.experimental.stateless_split(doc_seed, 2))
+    target_seed, draw_seed, trim_seed = tf.unstack(
+        tf.random.experimental.stateless_split(doc_seed, 3))
     target = tf.where(
         _coin(target_seed, self.short_seq_prob),
         _randint(tf.random.experimental.stateless_fold_in(target_seed, 1), 2,
                  self.max_num_tokens),
         self.max_num_tokens)
-    # Token offsets of sentence starts; the pool flattened the same way.
+    # Sentence start offsets; the pool's tokens follow the document's in
+    # `tokens`, so that every segment is a slice of one tensor.
     splits = tf.cast(doc.row_splits, tf.int32)
-    tokens = doc.flat_values
+    num_sentences = tf.size(splits) - 1
     pool_sentences = tf.cast(pool_docs.row_splits, tf.int32)
     pool_splits = tf.cast(pool_docs.values.row_splits, tf.int32)
-    pool_tokens = pool_docs.flat_values
-    num_sentences = tf.size(splits) - 1
+    tokens = tf.concat([doc.flat_values, pool_docs.flat_values], 0)
 
-    def step(start, n, out_a, out_b, labels):
-      seeds = tf.unstack(tf.random.experimental.stateless_split(
-          tf.random.experimental.stateless_fold_in(loop_seed, n), 5))
-      # Chunk: sentences [start, end), up to the first reaching `target`.
-      end = _search(splits, splits[start] + target)
-      end = tf.clip_by_value(end, start + 1, num_sentences)
-      chunk = end - start
-      a_end = start + _randint(seeds[0], 1, tf.maximum(chunk - 1, 1))
-      a = tokens[splits[start]:splits[a_end]]
-      is_random = (chunk == 1) | _coin(seeds[1], 0.5)
-      b = tf.cond(is_random,
-                  lambda: self._random_b(target - tf.size(a), others,
-                                         pool_sentences, pool_splits,
-                                         pool_tokens, seeds[2:4]),
-                  lambda: tokens[splits[a_end]:splits[end]])
-      a, b = _truncate_pair(a, b, self.max_num_tokens, seeds[4])
-      # Random next puts the chunk's unused sentences back.
-      next_start = tf.where(is_random, a_end, end)
-      return (next_start, n + 1, _write(out_a, n, a), _write(out_b, n, b),
-              labels.write(n, tf.cast(is_random, tf.int32)))
+    # The instance that would start at each sentence s.
+    starts = tf.range(num_sentences)
+    draws = tf.random.stateless_uniform([num_sentences, 4], draw_seed)
+    end = tf.clip_by_value(
+        tf.searchsorted(splits, splits[:-1] + target), starts + 1,
+        num_sentences)
+    a_end = starts + 1 + _below(draws[:, 0], tf.maximum(end - starts - 1, 1))
+    is_random = (end - starts == 1) | (draws[:, 1] < 0.5)
+    # Random next: sentences of another pool document from a random start
+    # until B reaches `target - len(A)` tokens or the document ends.
+    pick = tf.gather(others, _below(draws[:, 2], tf.size(others)))
+    first, stop = (tf.gather(pool_sentences, pick),
+                   tf.gather(pool_sentences, pick + 1))
+    random_start = first + _below(draws[:, 3], stop - first)
+    b_target = target - (tf.gather(splits, a_end) - splits[:-1])
+    random_end = tf.clip_by_value(
+        tf.searchsorted(pool_splits,
+                        tf.gather(pool_splits, random_start) + b_target),
+        random_start + 1, stop)
+    # Random next puts the chunk's unused sentences back.
+    next_start = tf.where(is_random, a_end, end)
 
-    _, _, out_a, out_b, labels = tf.while_loop(
-        lambda start, *_: start < num_sentences, step,
-        (0, 0, _rows(), _rows(),
-         tf.TensorArray(tf.int32, size=0, dynamic_size=True)))
-    return {"tokens_a": _ragged(out_a), "tokens_b": _ragged(out_b),
-            "next_sentence_labels": labels.stack()}
+    def step(s, n, path):
+      return next_start[s], n + 1, path.write(n, s)
 
-  def _random_b(self, target_b_length, others, pool_sentences, pool_splits,
-                pool_tokens, seeds):
-    """Sentences of another document from a random start until B reaches
-    `target_b_length` tokens (at least one sentence) or the document ends."""
-    pick = others[_randint(seeds[0], 0, tf.size(others) - 1)]
-    first, stop = pool_sentences[pick], pool_sentences[pick + 1]
-    start = _randint(seeds[1], first, stop - 1)
-    end = _search(pool_splits, pool_splits[start] + target_b_length)
-    end = tf.clip_by_value(end, start + 1, stop)
-    return pool_tokens[pool_splits[start]:pool_splits[end]]
+    _, _, path = tf.while_loop(
+        lambda s, *_: s < num_sentences, step,
+        (0, 0, tf.TensorArray(tf.int32, size=0, dynamic_size=True)))
+    path = path.stack()
+    offset = tf.size(doc.flat_values)
+    path_random = tf.gather(is_random, path)
+    a_lo = tf.gather(splits, path)
+    a_hi = tf.gather(splits, tf.gather(a_end, path))
+    b_lo = tf.where(path_random,
+                    offset + tf.gather(pool_splits,
+                                       tf.gather(random_start, path)), a_hi)
+    b_hi = tf.where(path_random,
+                    offset + tf.gather(pool_splits,
+                                       tf.gather(random_end, path)),
+                    tf.gather(splits, tf.gather(end, path)))
+    trims = _truncation(a_hi - a_lo, b_hi - b_lo, self.max_num_tokens,
+                        trim_seed)
+    return {
+        "tokens_a": tf.gather(tokens, tf.ragged.range(a_lo + trims[0],
+                                                      a_hi - trims[1])),
+        "tokens_b": tf.gather(tokens, tf.ragged.range(b_lo + trims[2],
+                                                      b_hi - trims[3])),
+        "next_sentence_labels": tf.cast(path_random, tf.int32)}
 
 
-def _truncate_pair(a, b, max_num_tokens, seed):
-  """The original's `truncate_seq_pair`, without a loop.
+def _below(uniform, n):
+  """Ints uniform in [0, n) from floats uniform in [0, 1)."""
+  return tf.minimum(tf.cast(uniform * tf.cast(n, tf.float32), tf.int32), n - 1)
 
-  Each of the `excess` steps trims the longer segment (B on a tie) at the
-  front or the back (probability 0.5). Which segment a step trims depends on
-  the lengths only: first the longer one until both are equal, then B, A, B,
-  A... So the steps' segments are known in advance; one random bit per step
-  says front or back.
+
+def _truncation(len_a, len_b, max_num_tokens, seed):
+  """The original's `truncate_seq_pair` for many pairs, without a loop.
+
+  Each of a pair's `excess` steps trims the longer segment (B on a tie) at
+  the front or the back (probability 0.5). Which segment a step trims
+  depends on the lengths only: first the longer one until both are equal,
+  then B, A, B, A... So the steps' segments are known in advance; one
+  random bit per step (row i of `stateless_uniform([pairs, max excess],
+  seed)`) says front or back.
+
+  Args:
+    len_a, len_b: int32 [pairs], the segments' lengths.
+    max_num_tokens: the most tokens A and B may hold together.
+    seed: a stateless seed, shape [2].
+
+  Returns:
+    `(a_front, a_back, b_front, b_back)`, int32 [pairs] each: tokens to
+    remove from each end of each segment.
   """
-  len_a, len_b = tf.size(a), tf.size(b)
   excess = tf.maximum(len_a + len_b - max_num_tokens, 0)
-  steps = tf.range(excess)
+  steps = tf.range(tf.reduce_max(tf.concat([excess, [0]], 0)))[tf.newaxis]
+  excess, len_a, len_b = (x[:, tf.newaxis] for x in (excess, len_a, len_b))
   first_phase = tf.minimum(tf.abs(len_a - len_b), excess)
   alternating_on_a = (steps >= first_phase) & ((steps - first_phase) % 2 == 1)
   on_a = ((len_a > len_b) & (steps < first_phase)) | alternating_on_a
-  front = tf.random.stateless_uniform([excess], seed) < 0.5
+  front = tf.random.stateless_uniform(tf.shape(on_a), seed) < 0.5
+  taken = steps < excess
 
   def count(mask):
-    return tf.reduce_sum(tf.cast(mask, tf.int32))
+    return tf.reduce_sum(tf.cast(taken & mask, tf.int32), axis=1)
 
-  a = a[count(on_a & front):len_a - count(on_a & ~front)]
-  b = b[count(~on_a & front):len_b - count(~on_a & ~front)]
-  return a, b
+  return (count(on_a & front), count(on_a & ~front), count(~on_a & front),
+          count(~on_a & ~front))
 
 
 def _full_sentences(doc, max_tokens):

@@ -177,18 +177,27 @@ def test_truncation_is_the_originals():
   """The loop-free trimming equals the original's loop: trim the longer
   (B on a tie), front or back by one coin per step."""
   rng = np.random.default_rng(0)
-  for _ in range(200):
-    len_a, len_b, limit = rng.integers(1, 40), rng.integers(1, 40), rng.integers(2, 50)
-    a, b = list(range(len_a)), list(range(100, 100 + len_b))
+  for _ in range(20):
+    pairs = 10
+    len_a, len_b = rng.integers(1, 40, pairs), rng.integers(1, 40, pairs)
+    limit = int(rng.integers(2, 50))
     seed = rng.integers(0, 2**31, 2)
-    got = pretraining._truncate_pair(tf.constant(a, tf.int32),
-                                     tf.constant(b, tf.int32), limit, seed)
-    excess = max(len_a + len_b - limit, 0)
-    front = (tf.random.stateless_uniform([excess], seed) < 0.5).numpy()
-    for step in range(excess):
-      trimmed = a if len(a) > len(b) else b
-      del trimmed[0 if front[step] else -1]
-    assert [t.numpy().tolist() for t in got] == [a, b]
+    got = np.stack(pretraining._truncation(
+        tf.constant(len_a, tf.int32), tf.constant(len_b, tf.int32), limit,
+        seed), 1)
+    excess = np.maximum(len_a + len_b - limit, 0)
+    front = (tf.random.stateless_uniform([pairs, max(excess.max(), 0)], seed)
+             < 0.5).numpy()
+    for i in range(pairs):
+      a, b = list(range(len_a[i])), list(range(100, 100 + len_b[i]))
+      for step in range(excess[i]):
+        trimmed = a if len(a) > len(b) else b
+        del trimmed[0 if front[i, step] else -1]
+      a_front = a[0] if a else len_a[i]  # tokens removed at each end
+      b_front = b[0] - 100 if b else len_b[i]
+      assert got[i].tolist() == [
+          a_front, len_a[i] - a_front - len(a),
+          b_front, len_b[i] - b_front - len(b)]
 
 
 def test_same_seed_same_instances():
