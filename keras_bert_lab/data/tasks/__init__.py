@@ -2,3 +2,4 @@
 from keras_bert_lab.data.tasks import multiple_choice
 from keras_bert_lab.data.tasks import classification
 from keras_bert_lab.data.tasks import tagging
+from keras_bert_lab.data.tasks import squad
