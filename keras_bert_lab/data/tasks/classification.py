@@ -94,7 +94,8 @@ def read_classification_file(path, text_column, label_column=None,
   All values are read as strings (a JSON number `1` becomes `"1"`).
 
   Args:
-    path: the file (a `tf.io.gfile` path).
+    path: the file (a `tf.io.gfile` path), or a list of them (read in
+      order, each with its own header).
     text_column: column (CSV/TSV) or key (JSONL) of the text.
     label_column: column of the label; None for a file to predict on.
     text_b_column: column of the second text of a pair, or None.
@@ -119,6 +120,16 @@ def read_classification_file(path, text_column, label_column=None,
     >>> next(iter(ds))["label"]
     <tf.Tensor: shape=(), dtype=string, numpy=b'other'>
   """
+  if not (isinstance(path, (str, bytes)) or hasattr(path, "__fspath__")):
+    datasets = [read_classification_file(p, text_column, label_column,
+                                         text_b_column, file_format, quoting)
+                for p in path]
+    if not datasets:
+      raise ValueError("No classification files given.")
+    result = datasets[0]
+    for dataset in datasets[1:]:
+      result = result.concatenate(dataset)
+    return result
   path = str(path)
   if not tf.io.gfile.exists(path):
     raise FileNotFoundError(f"Classification file {path} does not exist.")

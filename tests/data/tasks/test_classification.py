@@ -66,6 +66,11 @@ def test_pairs_and_unlabelled(tmp_path):
       ("q1", "r1", "1"), ("q2", "", "0")]
   rows = _rows(read_classification_file(path, "a"))
   assert "label" not in rows[0]
+  other = tmp_path / "q.csv"
+  other.write_text("y,b,a\n2,r3,q3\n", encoding="utf-8")
+  rows = _rows(read_classification_file([path, other], "a", "y", "b"))
+  assert [(r["text"], r["label"], r["line"]) for r in rows] == [
+      ("q1", "1", 2), ("q2", "0", 3), ("q3", "2", 2)]
 
 
 def test_jsonl_matches_json_module(tmp_path):
@@ -117,7 +122,10 @@ def test_learn_labels_and_empty_text_warning(tmp_path, caplog):
   path = tmp_path / "d.tsv"
   path.write_text("t\tl\nx\tb\n\ta\ny\tb\n", encoding="utf-8")
   examples = read_classification_file(path, "t", "l")
-  assert learn_labels(examples) == ["a", "b"]
+  with caplog.at_level("WARNING"):
+    assert learn_labels(examples) == ["a", "b"]
+  assert "1 of 3 examples have an empty text" in caplog.text
+  assert "d.tsv line 3" in caplog.text
   path.write_text("t\tl\nx\t\n", encoding="utf-8")
   with pytest.raises(ValueError, match=r"Empty label at .*d.tsv line 2"):
     learn_labels(read_classification_file(path, "t", "l"))
