@@ -240,3 +240,24 @@ def test_tfds_conll2003_mock(bert_vocab):
   _, labels, _ = next(iter(tagging_dataset(sentences, tok, tags, seq_length=6,
                                            batch_size=2)))
   assert labels.numpy().tolist() == [[0, 3, 0, 7, 0, 0], [0, 1, 0, 0, 0, 0]]
+
+
+def test_batches_fit_a_keras_model(tmp_path, bert_vocab):
+  # The (features, labels, sample_weight) structure is what model.fit takes;
+  # weighted loss ignores non-first pieces. A tiny stand-in model.
+  import keras
+  path = tmp_path / "t.bio"
+  path.write_text("Peter\tB-PER\nlives\tO\nin\tO\nParis\tB-LOC\n\n"
+                  "Unaffable\tO\n", encoding="utf-8")
+  tok = BertTokenizer(bert_vocab)
+  tags = ["O", "B-LOC", "B-PER"]
+  ds = tagging_dataset(read_tagging_file(path), tok, tags, seq_length=8,
+                       batch_size=2)
+  inputs = {k: keras.Input((8,), dtype="int32", name=k)
+            for k in ("input_word_ids", "input_mask", "input_type_ids")}
+  hidden = keras.layers.Embedding(tok.vocab_size, 4)(inputs["input_word_ids"])
+  model = keras.Model(inputs, keras.layers.Dense(len(tags))(hidden))
+  model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
+      from_logits=True), weighted_metrics=["accuracy"])
+  history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
+  assert np.isfinite(history.history["loss"][0])
