@@ -470,9 +470,15 @@ class BertSpanLabeler(BertTaskModel):
 
   Returns:
     `{"start_logits": float32 [batch, seq], "end_logits": float32 [batch, seq]}`.
+    For `fit`/`evaluate`, labels may be keyed by the output names or as
+    `{"start_positions", "end_positions"}` (int32 `[batch]`).
 
   Example:
     >>> qa = BertSpanLabeler(enc)
+    >>> sce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    >>> qa.compile("adam", loss={"start_logits": sce, "end_logits": sce})
+    >>> qa.fit(ds)  # ds yields (features, {"start_positions": s,
+    ...             #                       "end_positions": e})
   """
 
   hf_architecture = "BertForQuestionAnswering"
@@ -493,6 +499,25 @@ class BertSpanLabeler(BertTaskModel):
   @property
   def task(self):
     return "squad"
+
+  # Labels arrive as {"start_positions", "end_positions"} (the agreed dataset
+  # format, HF's argument names); Keras matches label keys to output names.
+  _LABEL_KEYS = {"start_positions": "start_logits",
+                 "end_positions": "end_logits"}
+
+  def _rename_labels(self, y):
+    if isinstance(y, dict) and set(y) & set(self._LABEL_KEYS):
+      return {self._LABEL_KEYS.get(k, k): v for k, v in y.items()}
+    return y
+
+  def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                   training=True):
+    return super().compute_loss(x=x, y=self._rename_labels(y), y_pred=y_pred,
+                                sample_weight=sample_weight, training=training)
+
+  def compute_metrics(self, x, y, y_pred, sample_weight=None):
+    return super().compute_metrics(x, self._rename_labels(y), y_pred,
+                                   sample_weight)
 
   def get_config(self):
     return self._base_config()

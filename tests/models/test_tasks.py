@@ -186,14 +186,23 @@ def test_fit_with_jit_compile(kind):
     y, loss = rng.integers(0, K, BATCH).astype("int32"), sce
   elif kind == "tagger":
     y, loss = rng.integers(0, 5, (BATCH, SEQ)).astype("int32"), sce
-  else:
-    y = {"start_logits": np.array([1, 2, 0], "int32"),
-         "end_logits": np.array([2, 4, 0], "int32")}
+  else:  # the agreed label keys (HF's names), not the output names
+    y = {"start_positions": np.array([1, 2, 0], "int32"),
+         "end_positions": np.array([2, 4, 0], "int32")}
     loss = {"start_logits": sce, "end_logits": sce}
-  model.compile(keras.optimizers.Adam(1e-3), loss=loss, jit_compile=True)
-  history = model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0)
+  metrics = ({"start_logits": ["accuracy"], "end_logits": ["accuracy"]}
+             if kind == "span" else ["accuracy"])
+  model.compile(keras.optimizers.Adam(1e-3), loss=loss, metrics=metrics,
+                jit_compile=True)
+  if kind == "tagger":  # first-wordpiece weights, as the tagging data gives
+    weights = (rng.random((BATCH, SEQ)) < 0.5).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((x, y, weights)).batch(BATCH)
+  else:
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
+  history = model.fit(data, epochs=3, verbose=0)
   losses = history.history["loss"]
   assert np.isfinite(losses).all() and losses[-1] < losses[0]
+  assert np.isfinite(list(model.evaluate(data, verbose=0))).all()
 
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
