@@ -159,6 +159,7 @@ def _read_delimited(path, wanted, delimiter, quoting):
     raise ValueError(f"quoting={quoting!r} is not one of {QUOTINGS}.")
   with tf.io.gfile.GFile(path, "rb") as f:
     first = f.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+  first = first.lstrip("\ufeff")   # A byte-order mark is not in the name.
   if not first:
     raise ValueError(f"{path} is empty or its first line (the header naming "
                      "the columns) is blank.")
@@ -293,7 +294,8 @@ def _read_jsonl(path, wanted):
     raise _missing_columns_error(path, wanted, keys)
   source = f"{path} line"
   lines = tf.data.TextLineDataset(path).enumerate(start=1).filter(
-      lambda n, line: tf.strings.length(tf.strings.strip(line)) > 0)
+      lambda n, line: tf.strings.length(tf.strings.strip(line)) > 0).map(
+          lambda n, line: (n, tf.strings.regex_replace(line, "^\ufeff", "")))
 
   def to_examples(numbers, lines):
     example = {}
@@ -396,6 +398,10 @@ def learn_labels(examples, batch_size=1024):
   if "label" not in examples.element_spec:
     raise ValueError("The examples have no labels: pass label_column= (flag "
                      "--label_column) to read them.")
+  if examples.element_spec["label"].dtype != tf.string:
+    raise ValueError("The labels are numbers (a regression set such as "
+                     "glue/stsb): there is no label list to learn; use "
+                     "regression=True.")
   labels, empty, first_empty, count = set(), 0, None, 0
   for batch in examples.batch(batch_size).as_numpy_iterator():
     count += len(batch["label"])

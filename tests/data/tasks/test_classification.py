@@ -58,6 +58,22 @@ def test_csv_quoted_newlines_and_line_numbers(tmp_path):
       {"text": "plain", "label": "neg", "source": f"{path} line", "line": 4}]
 
 
+def test_bom_and_crlf_as_python_reads_them(tmp_path):
+  path = tmp_path / "w.tsv"
+  path.write_bytes('\ufefflabel\ttext\r\npos\thello\r\n'
+                   'neg\t"two\r\nlines"\r\n'.encode())
+  with open(path, encoding="utf-8-sig", newline="") as f:
+    expected = list(csv.DictReader(f, delimiter="\t"))
+  rows = _rows(read_classification_file(path, "text", "label"))
+  assert [(r["text"], r["label"]) for r in rows] == [
+      (r["text"], r["label"]) for r in expected]
+  assert [r["line"] for r in rows] == [2, 3]
+  jsonl = tmp_path / "w.jsonl"
+  jsonl.write_bytes('\ufeff{"text": "a", "label": "b"}\r\n'.encode())
+  assert [(r["text"], r["label"]) for r in _rows(
+      read_classification_file(jsonl, "text", "label"))] == [("a", "b")]
+
+
 def test_pairs_and_unlabelled(tmp_path):
   path = tmp_path / "p.tsv"
   path.write_text("a\tb\ty\nq1\tr1\t1\nq2\t\t0\n", encoding="utf-8")
