@@ -14,6 +14,8 @@ from keras_bert_lab.checkpoints.hf import write_hf_folder
 from keras_bert_lab.checkpoints.names import get_weights
 
 MARKER = "keras_bert_lab.json"
+# Written by task models (keras_bert_lab.models.tasks) next to the weights.
+TASK_FILE = "task.json"
 FORMAT_VERSION = 1
 
 
@@ -33,6 +35,9 @@ def save_pretrained(model, path, architecture=None, extra_config=None):
     >>> save_pretrained(pre, "/tmp/bert_out")
   """
   os.makedirs(path, exist_ok=True)
+  stale = os.path.join(path, TASK_FILE)
+  if os.path.exists(stale):  # a task model rewrites it after this call
+    os.remove(stale)
   with_heads = (getattr(model, "masked_lm", None) is not None
                 or architecture is not None)
   write_hf_folder(path, model.config, get_weights(model), with_heads,

@@ -32,6 +32,7 @@ import re
 import keras
 from keras import ops
 
+from keras_bert_lab.checkpoints import own
 from keras_bert_lab.checkpoints.names import (CLASSIFIER_BIAS,
                                               CLASSIFIER_WEIGHTS, SQUAD_BIAS,
                                               SQUAD_WEIGHTS)
@@ -39,7 +40,7 @@ from keras_bert_lab.models.encoder import FEATURES, encoder_for_checkpoint
 
 logger = logging.getLogger("keras_bert_lab")
 
-TASK_FILE = "task.json"
+TASK_FILE = own.TASK_FILE
 TASK_FORMAT_VERSION = 1
 TASKS = ("classification", "regression", "tagging", "squad", "multiple_choice")
 

@@ -307,6 +307,11 @@ def test_missing_head_is_random_and_logged(tmp_path, caplog):
   assert tuple(model(_features()).shape) == (BATCH, 4)
   with pytest.raises(ValueError, match="no fine-tuned task model.*config.json"):
     load_task_model(str(tmp_path))
+  # An encoder saved over a task folder leaves no stale task.json behind.
+  model.save_pretrained(tmp_path)
+  model.encoder.save_pretrained(tmp_path)
+  with pytest.raises(ValueError, match="no fine-tuned task model"):
+    load_task_model(str(tmp_path))
 
 
 def test_head_of_another_task_is_not_loaded(tmp_path, caplog):
