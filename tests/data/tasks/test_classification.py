@@ -330,3 +330,33 @@ def test_tfds_mock_data_sst2_random():
     rows = _rows(ds)
   assert labels == ["negative", "positive"] and len(rows) == 5
   assert "text_b" not in rows[0] and rows[0]["label"] in labels
+
+
+@pytest.mark.parametrize("name", ["glue/cola", "glue/sst2", "glue/mrpc",
+                                  "glue/qqp", "glue/stsb", "glue/mnli",
+                                  "glue/qnli", "glue/rte", "glue/wnli"])
+def test_every_glue_config_reads(name):
+  tfds = pytest.importorskip("tensorflow_datasets")
+  with tfds.testing.mock_data(num_examples=3):
+    ds, labels = tfds_classification(name, "train")
+    rows = _rows(ds)
+    info = tfds.builder(name).info.features["label"]
+  config_keys = list(tfds.builder(name).builder_config.text_features)
+  assert ("text_b" in rows[0]) == (len(config_keys) == 2)
+  if name == "glue/stsb":
+    assert labels is None and isinstance(rows[0]["label"], np.float32)
+  else:
+    assert labels == list(info.names)
+    assert all(r["label"] in labels for r in rows)
+
+
+def test_empty_text_packs_to_cls_sep(tmp_path, bert_vocab):
+  path = tmp_path / "e.tsv"
+  path.write_text("t\tl\n\tx\n", encoding="utf-8")
+  tok = BertTokenizer(bert_vocab)
+  features, _ = next(iter(classification_dataset(
+      read_classification_file(path, "t", "l"), tok, ["x"], seq_length=4,
+      batch_size=1)))
+  assert features["input_word_ids"].numpy().tolist() == [[tok.cls_id,
+                                                          tok.sep_id, 0, 0]]
+  assert features["input_mask"].numpy().tolist() == [[1, 1, 0, 0]]
