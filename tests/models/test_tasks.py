@@ -401,3 +401,18 @@ def test_feature_extractor_bad_arguments():
     features(encoder, layers=(-5, -1))
   with pytest.raises(ValueError, match="pooling='max'"):
     features(encoder, layers=(-1,), pooling="max")
+
+
+def test_dropout_defaults_to_the_configs_hidden_dropout(tmp_path):
+  encoder = _encoder(hidden_dropout_prob=0.25)
+  assert BertClassifier(encoder, 2).dropout_rate == 0.25
+  assert BertTokenClassifier(encoder, 2, dropout=0.0).dropout_rate == 0.0
+  assert BertMultipleChoice(encoder).dropout_rate == 0.25
+  BertClassifier(encoder, 2).save_pretrained(tmp_path)
+  again = BertClassifier.from_pretrained(str(tmp_path), hidden_dropout_prob=0.0)
+  assert again.dropout_rate == 0.0 and again.config.hidden_dropout_prob == 0.0
+  # Dropout is active only in training: inference is deterministic.
+  f = _features()
+  np.testing.assert_array_equal(again(f), again(f))
+  model = BertClassifier(encoder, 2)
+  assert not np.array_equal(model(f, training=True), model(f, training=True))
