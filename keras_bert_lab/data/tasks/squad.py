@@ -646,6 +646,8 @@ def squad_windows(examples, tokenizer, *, max_seq_length=MAX_SEQ_LENGTH,
         example_index=batch["example_index"], max_seq_length=max_seq_length,
         doc_stride=doc_stride, max_query_length=max_query_length, **kwargs)
 
+  # No tensor-dependent Python control flow: autograph would only cost time.
+  featurise = tf.autograph.experimental.do_not_convert(featurise)
   return ds.batch(batch_size).map(featurise).unbatch()
 
 

@@ -323,10 +323,32 @@ def tokenizer(bert_vocab):
 
 
 def _windows(examples, tokenizer, with_answers, **cfg):
-  ds = squad.squad_windows(examples, tokenizer, with_answers=with_answers,
-                           batch_size=4, **cfg)
-  batch = next(iter(ds.batch(10_000)))
-  return {k: v.numpy() for k, v in batch.items()}
+  """All windows of `examples`, eagerly (`squad_windows` is tested once)."""
+  column = lambda key: [e[key] for e in examples.examples]
+  answers = {}
+  if with_answers:
+    answers = dict(answer_texts=column("answer_text"),
+                   answer_starts=column("answer_start"),
+                   is_impossible=column("is_impossible"))
+  out = squad.squad_features(tokenizer, column("question"), column("context"),
+                             **answers, **cfg)
+  return {k: v.numpy() for k, v in out.items()}
+
+
+def test_dataset_gives_the_same_windows(tokenizer):
+  examples = squad.read_squad_json(V20, is_training=True)
+  cfg = dict(max_seq_length=40, doc_stride=16, max_query_length=10)
+  ds = squad.squad_windows(examples, tokenizer, batch_size=4, **cfg)
+  got = {k: v.numpy() for k, v in next(iter(ds.batch(1000))).items()}
+  want = _windows(examples, tokenizer, True, **cfg)
+  assert got.keys() == want.keys()
+  for key in want:
+    np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+  features, labels = squad.fit_inputs(ds.element_spec)
+  assert sorted(features) == ["input_mask", "input_type_ids", "input_word_ids"]
+  assert features["input_word_ids"].shape == [40]
+  assert sorted(labels) == ["end_positions", "start_positions"]
+  assert labels["start_positions"].dtype == tf.int32
 
 
 def _example_dict(ex):
