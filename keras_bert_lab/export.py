@@ -1,0 +1,51 @@
+r"""Export a fine-tuned or pre-trained model as SavedModels that take raw text.
+
+  python -m keras_bert_lab.export --model_dir=runs/sst2 \
+      --export_dir=exported/sst2 [--version=1] [--max_seq_length=128]
+
+`--model_dir` is a `finetune` model_dir (save_pretrained layout + task.json)
+or a `pretrain` model_dir (its `pretrained/` folder) or any checkpoint folder
+`BertEncoder.from_pretrained` reads. Writes `export_dir/<version>/` for a
+task model and `export_dir/preprocess/<version>/` +
+`export_dir/encoder/<version>/` for an encoder (TF Serving's versioned
+layout: point `model_base_path` at `export_dir`, or at
+`export_dir/encoder`). See `keras_bert_lab.serving.export` for the
+signatures.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from absl import app, flags, logging  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Model folder: a finetune or pretrain "
+                    "model_dir, or a save_pretrained/checkpoint folder.")
+flags.DEFINE_string("export_dir", None, "Base folder; the SavedModel goes to "
+                    "<export_dir>/<version>/ (encoders: "
+                    "<export_dir>/{preprocess,encoder}/<version>/).")
+flags.DEFINE_integer("version", None, "Version folder name (a non-negative "
+                     "integer, as TF Serving needs); default the Unix time.",
+                     lower_bound=0)
+flags.DEFINE_integer("max_seq_length", None, "Packed sequence length; "
+                     "default task.json's max_seq_length (128 for encoders).")
+flags.mark_flags_as_required(["model_dir", "export_dir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from keras_bert_lab.serving import export
+  try:
+    paths = export(FLAGS.model_dir, FLAGS.export_dir, version=FLAGS.version,
+                   max_seq_length=FLAGS.max_seq_length)
+  except (ValueError, FileExistsError) as e:
+    raise app.UsageError(str(e))
+  for path in paths:
+    logging.info("SavedModel: %s", path)
+    print(path)
+
+
+if __name__ == "__main__":
+  app.run(main)
