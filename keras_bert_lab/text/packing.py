@@ -102,10 +102,12 @@ class BertPacker(keras.layers.Layer):
     }
 
   def _trim(self, segments, budget):
+    # One segment: every rule keeps its first `budget` tokens (and
+    # ShrinkLongestTrimmer fails on one segment inside a tf.function).
+    if self.truncation == "waterfall" or len(segments) == 1:
+      return tf_text.WaterfallTrimmer(budget).trim(segments)
     if self.truncation == "round_robin":
       return tf_text.RoundRobinTrimmer(budget).trim(segments)
-    if self.truncation == "waterfall":
-      return tf_text.WaterfallTrimmer(budget).trim(segments)
     return tf_text.ShrinkLongestTrimmer(budget).trim(segments[::-1])[::-1]
 
   def get_config(self):

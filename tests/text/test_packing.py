@@ -5,7 +5,7 @@ import random
 import pytest
 import tensorflow as tf
 
-from keras_bert_lab.text import BertPacker, BertTokenizer
+from keras_bert_lab.text import TRUNCATIONS, BertPacker, BertTokenizer
 
 CLS, SEP, PAD = 101, 102, 0
 
@@ -98,6 +98,15 @@ def test_with_tokenizer_in_tf_data(bert_vocab):
   assert out["input_type_ids"].numpy().tolist() == [[0, 0, 0, 0, 0, 1, 1, 1]]
   assert out["input_mask"].numpy().tolist() == [[1] * 8]
 
+
+
+@pytest.mark.parametrize("truncation", TRUNCATIONS)
+def test_one_segment_in_a_graph_keeps_the_first_tokens(truncation):
+  packer = BertPacker(6, CLS, SEP, 0, truncation=truncation)
+  pack = tf.function(lambda x: packer(x)["input_word_ids"])
+  segment = tf.ragged.constant([[1, 2, 3, 4, 5, 6], [7]])
+  assert pack(segment).numpy().tolist() == [[CLS, 1, 2, 3, 4, SEP],
+                                            [CLS, 7, SEP, 0, 0, 0]]
 
 def test_bad_arguments():
   with pytest.raises(ValueError, match="truncation='longest'"):
