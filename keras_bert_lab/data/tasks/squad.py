@@ -119,24 +119,18 @@ class SquadExamples:
     `example_index` (int64, position in `examples`), `id`, `question`,
     `context` (strings), `answer_text`, `answer_start` (int32, characters),
     `is_impossible` (bool)."""
-    columns = {
-        "example_index": np.arange(len(self.examples), dtype=np.int64),
-        "id": [e["id"] for e in self.examples],
-        "question": [e["question"] for e in self.examples],
-        "context": [e["context"] for e in self.examples],
-        "answer_text": [e["answer_text"] for e in self.examples],
-        "answer_start": np.array([e["answer_start"] for e in self.examples],
-                                 np.int32),
-        "is_impossible": np.array([e["is_impossible"] for e in self.examples],
-                                  bool),
-    }
-    if not self.examples:
-      columns = {k: tf.zeros([0], tf.string if k in (
-          "id", "question", "context", "answer_text") else tf.int64 if k ==
-                                 "example_index" else tf.int32 if k ==
-                                 "answer_start" else tf.bool)
-                 for k in columns}
-    return tf.data.Dataset.from_tensor_slices(columns)
+    def column(key, dtype):
+      return tf.constant([e[key] for e in self.examples], dtype, [len(self)])
+
+    return tf.data.Dataset.from_tensor_slices({
+        "example_index": tf.range(len(self), dtype=tf.int64),
+        "id": column("id", tf.string),
+        "question": column("question", tf.string),
+        "context": column("context", tf.string),
+        "answer_text": column("answer_text", tf.string),
+        "answer_start": column("answer_start", tf.int32),
+        "is_impossible": column("is_impossible", tf.bool),
+    })
 
 
 def _whitespace_words(context):
@@ -836,6 +830,47 @@ def squad_postprocess(start_logits, end_logits, windows, contexts, *,
       "nbest_probability": tf.RaggedTensor.from_value_rowids(
           prob, nb_ex, nrows=num_examples),
   }
+
+
+def answer_questions(span_labeler, tokenizer, questions, contexts, *,
+                     max_seq_length=MAX_SEQ_LENGTH, doc_stride=DOC_STRIDE,
+                     max_query_length=MAX_QUERY_LENGTH,
+                     n_best_size=N_BEST_SIZE,
+                     max_answer_length=MAX_ANSWER_LENGTH,
+                     version_2_with_negative=False,
+                     null_score_diff_threshold=NULL_SCORE_DIFF_THRESHOLD):
+  """Raw (question, context) strings to answers: windows, model, n-best.
+
+  The whole path of a raw-text QA signature, in-graph: `squad_features`,
+  `span_labeler` on every window at once, `squad_postprocess`.
+
+  Args:
+    span_labeler: callable on the 3-feature dict returning `{"start_logits",
+      "end_logits"}` [num_windows, seq] (`keras_bert_lab.models.
+      BertSpanLabeler`).
+    tokenizer: its `BertTokenizer`.
+    questions, contexts: `tf.string` [batch].
+    Other args: as `squad_features` and `squad_postprocess`.
+
+  Returns:
+    `squad_postprocess`' dict, one row per question.
+
+  Example:
+    >>> answer_questions(qa, tok, ["Who designed it?"],
+    ...                  ["It was designed by Ana Kovač."])["answer"]
+    [b'Ana Kova\xc4\x8d']
+  """
+  contexts = tf.convert_to_tensor(contexts, tf.string)
+  windows = squad_features(tokenizer, questions, contexts,
+                           max_seq_length=max_seq_length,
+                           doc_stride=doc_stride,
+                           max_query_length=max_query_length)
+  logits = span_labeler(model_inputs(windows))
+  return squad_postprocess(
+      logits["start_logits"], logits["end_logits"], windows, contexts,
+      n_best_size=n_best_size, max_answer_length=max_answer_length,
+      version_2_with_negative=version_2_with_negative,
+      null_score_diff_threshold=null_score_diff_threshold)
 
 
 def prediction_json(outputs, ids, version_2_with_negative=False):
