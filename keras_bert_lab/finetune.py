@@ -187,6 +187,9 @@ class _Data:
   labels = None
   eval_name = None
 
+  def count_train(self, tokenizer):
+    """Sets `num_train` where counting needs the tokenizer (SQuAD)."""
+
   def task_info(self):
     return {"max_seq_length": FLAGS.max_seq_length}
 
@@ -748,11 +751,6 @@ def main(argv):
     _fail(str(e))
   keras.utils.set_random_seed(FLAGS.seed)
   task_data = _task_data()
-  epochs, steps_per_epoch, total_steps, warmup = _schedule(
-      task_data.num_train)
-  logging.info("%s: %d training examples, evaluation on %d (%s).",
-               FLAGS.task, task_data.num_train, task_data.num_eval,
-               task_data.eval_name)
 
   if FLAGS.mixed_precision != "none":
     keras.mixed_precision.set_global_policy(
@@ -760,17 +758,6 @@ def main(argv):
             FLAGS.mixed_precision])
   with strategy.scope():
     model = _build_model(task_data)
-    optimizer = training.create_optimizer(
-        "adamw", FLAGS.learning_rate, total_steps, warmup,
-        weight_decay=FLAGS.weight_decay,
-        loss_scale=FLAGS.mixed_precision == "fp16")
-    loss, loss_weights, weighted = _losses()
-    plain = (["sparse_categorical_accuracy"]
-             if FLAGS.task in ("classification", "multiple_choice") else None)
-    model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
-                  metrics=plain, weighted_metrics=weighted,
-                  jit_compile=FLAGS.jit_compile,
-                  steps_per_execution=FLAGS.steps_per_execution)
   lower_case = model.lower_case
   if FLAGS.lower_case is not None and FLAGS.lower_case != lower_case:
     logging.warning("--lower_case=%s overrides the checkpoint's "
@@ -783,6 +770,25 @@ def main(argv):
   vocab_file.write_text("".join(t + "\n" for t in model.vocab),
                         encoding="utf-8")
   tokenizer = text.BertTokenizer(str(vocab_file), lower_case=lower_case)
+  task_data.count_train(tokenizer)
+  epochs, steps_per_epoch, total_steps, warmup = _schedule(
+      task_data.num_train)
+  logging.info("%s: %d training examples, evaluation on %d (%s).",
+               FLAGS.task, task_data.num_train, task_data.num_eval,
+               task_data.eval_name)
+
+  with strategy.scope():
+    optimizer = training.create_optimizer(
+        "adamw", FLAGS.learning_rate, total_steps, warmup,
+        weight_decay=FLAGS.weight_decay,
+        loss_scale=FLAGS.mixed_precision == "fp16")
+    loss, loss_weights, weighted = _losses()
+    plain = (["sparse_categorical_accuracy"]
+             if FLAGS.task in ("classification", "multiple_choice") else None)
+    model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                  metrics=plain, weighted_metrics=weighted,
+                  jit_compile=FLAGS.jit_compile,
+                  steps_per_execution=FLAGS.steps_per_execution)
 
   train = task_data.dataset(task_data.train, tokenizer,
                             FLAGS.train_batch_size, shuffle=True).repeat()
@@ -800,8 +806,12 @@ def main(argv):
                epochs, steps_per_epoch, FLAGS.train_batch_size, warmup,
                FLAGS.learning_rate, strategy.num_replicas_in_sync)
   try:
-    model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
-              callbacks=callbacks, verbose=2, shuffle=False)
+    with warnings.catch_warnings():
+      # Tagging and SQuAD do not use the pooler; Keras says so every step.
+      warnings.filterwarnings("ignore", message="Gradients do not exist for "
+                              r"variables \['pooler")
+      model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                callbacks=callbacks, verbose=2, shuffle=False)
   except tf.errors.InvalidArgumentError as e:
     _fail(_assert_message(e))
 
@@ -823,10 +833,150 @@ def main(argv):
 
 
 class _SquadData(_Data):
-  """SQuAD v1.1/v2.0 JSON or tfds squad."""
+  """SQuAD v1.1/v2.0 JSON as published, or tfds squad/v1.1, squad/v2.0.
+
+  Training counts doc-stride windows, not questions, so the schedule needs
+  one featurisation pass over the training set (`count_train`).
+  """
 
   def __init__(self):
-    _fail("--task=squad is not wired yet.")
+    from keras_bert_lab.data.tasks import squad
+    self.module = squad
+    v2 = FLAGS.version_2_with_negative
+    try:
+      if FLAGS.tfds_name:
+        train = squad.read_squad_tfds(FLAGS.tfds_name, FLAGS.tfds_train_split,
+                                      is_training=True,
+                                      data_dir=FLAGS.tfds_data_dir)
+        evaluation = (squad.read_squad_tfds(
+            FLAGS.tfds_name, FLAGS.tfds_eval_split, is_training=False,
+            data_dir=FLAGS.tfds_data_dir) if FLAGS.tfds_eval_split else None)
+      else:
+        train = self._read("train_file", True, v2)
+        evaluation = (self._read("eval_file", False, v2)
+                      if FLAGS.eval_file else None)
+      self.predict = (self._read("predict_file", False, v2)
+                      if FLAGS.predict_file else None)
+    except (ValueError, FileNotFoundError) as e:
+      _fail(str(e))
+    self.version_2 = train.version_2_with_negative or bool(
+        evaluation is not None and evaluation.version_2_with_negative)
+    self.skipped = len(train.skipped)
+    if train.skipped:
+      logging.warning("%d training question(s) skipped: the answer text is "
+                      "not at its answer_start in %s (as run_squad.py: "
+                      "\"Could not find answer\"), e.g. %s.", self.skipped,
+                      train.source, train.skipped[:3])
+    if not len(train):
+      _fail(f"The training data ({train.source}) holds no usable questions "
+            f"({self.skipped} skipped).")
+    if evaluation is None:
+      from keras_bert_lab.data.tasks import classification
+      try:
+        kept, dev = classification.split_dev(train.examples,
+                                             FLAGS.dev_fraction, FLAGS.seed)
+      except ValueError as e:
+        _fail(f"{e} (--dev_fraction={FLAGS.dev_fraction} of "
+              f"{train.source}; or give --eval_file).")
+      evaluation = squad.SquadExamples(dev, [], train.version_2_with_negative,
+                                       train.source)
+      train = squad.SquadExamples(kept, train.skipped,
+                                  train.version_2_with_negative, train.source)
+      self.eval_name = (f"dev split: {FLAGS.dev_fraction:g} of the questions "
+                        f"of {train.source} held out by --seed={FLAGS.seed}")
+    else:
+      self.eval_name = evaluation.source
+    if not len(evaluation):
+      _fail(f"The evaluation data ({evaluation.source}) holds no questions.")
+    self.train, self.eval = train, evaluation
+    self.num_train, self.num_eval = None, len(evaluation)
+
+  def _read(self, flag, is_training, v2):
+    path = FLAGS[flag].value
+    try:
+      return self.module.read_squad_json(path, is_training=is_training,
+                                         version_2_with_negative=v2)
+    except ValueError as e:
+      _fail(f"--{flag}={path} is not usable SQuAD data for --task=squad: {e}")
+
+  def _windows(self, examples, tokenizer, with_answers):
+    return self.module.squad_windows(
+        examples, tokenizer, max_seq_length=FLAGS.max_seq_length,
+        doc_stride=FLAGS.doc_stride, max_query_length=FLAGS.max_query_length,
+        with_answers=with_answers)
+
+  def count_train(self, tokenizer):
+    import tensorflow as tf
+    logging.info("Counting the doc-stride windows of %d training questions.",
+                 len(self.train))
+    self.num_train = int(self._windows(self.train, tokenizer, True).reduce(
+        tf.constant(0, tf.int64), lambda n, _: n + 1))
+    logging.info("%d questions give %d training windows.", len(self.train),
+                 self.num_train)
+
+  def task_info(self):
+    return {"max_seq_length": FLAGS.max_seq_length,
+            "doc_stride": FLAGS.doc_stride,
+            "max_query_length": FLAGS.max_query_length,
+            "n_best_size": FLAGS.n_best_size,
+            "max_answer_length": FLAGS.max_answer_length,
+            "null_score_diff_threshold": FLAGS.null_score_diff_threshold,
+            "version_2_with_negative": self.version_2}
+
+  def dataset(self, examples, tokenizer, batch_size, shuffle=False):
+    windows = self._windows(examples, tokenizer, True)
+    if shuffle:
+      windows = windows.shuffle(10000, seed=FLAGS.seed,
+                                reshuffle_each_iteration=True)
+    return windows.map(self.module.fit_inputs).batch(batch_size).prefetch(2)
+
+  def _answers(self, model, tokenizer, examples):
+    """`(predictions, nbest, null_odds)` of the original's JSON files."""
+    import numpy as np
+    import tensorflow as tf
+    parts = {}
+    for batch in self._windows(examples, tokenizer, False).batch(
+        256).as_numpy_iterator():
+      for key, value in batch.items():
+        parts.setdefault(key, []).append(value)
+    windows = {k: np.concatenate(v) for k, v in parts.items()}
+    features = tf.data.Dataset.from_tensor_slices(
+        self.module.model_inputs(windows)).batch(FLAGS.eval_batch_size)
+    outputs = _predict_features(model, features)
+    result = self.module.squad_postprocess(
+        outputs["start_logits"], outputs["end_logits"], windows,
+        tf.constant([e["context"] for e in examples.examples]),
+        n_best_size=FLAGS.n_best_size,
+        max_answer_length=FLAGS.max_answer_length,
+        version_2_with_negative=self.version_2,
+        null_score_diff_threshold=FLAGS.null_score_diff_threshold)
+    return self.module.prediction_json(result, examples.ids,
+                                       version_2_with_negative=self.version_2)
+
+  def evaluate(self, model, tokenizer):
+    from keras_bert_lab import metrics
+    predictions, _, _ = self._answers(model, tokenizer, self.eval)
+    gold = {e["id"]: ([] if e["is_impossible"] else list(e["answers"]))
+            for e in self.eval.examples}
+    results = metrics.compute("squad", gold, predictions,
+                              version="v2.0" if self.version_2 else "v1.1")
+    results["train_skipped"] = self.skipped
+    return results
+
+  def write_predictions(self, model, tokenizer, model_dir):
+    predictions, nbest, null_odds = self._answers(model, tokenizer,
+                                                  self.predict)
+    written = []
+    for name, values in (("predictions.json", predictions),
+                         ("nbest_predictions.json", nbest),
+                         ("null_odds.json", null_odds)):
+      if name == "null_odds.json" and not self.version_2:
+        continue
+      path = model_dir / name
+      path.write_text(json.dumps(values, indent=2, ensure_ascii=False) + "\n",
+                      encoding="utf-8")
+      written.append(path)
+    return written
 
 
 if __name__ == "__main__":
