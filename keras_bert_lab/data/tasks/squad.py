@@ -50,7 +50,8 @@ Differences from the original, all deliberate:
     first `find`), and spans whose lower-casing changes length (it falls back
     to whole words).
   * Offsets are characters (Python `str` indices) of the context; invalid
-    UTF-8 bytes count as one character each.
+    UTF-8 bytes count as one character each and come out as U+FFFD in the
+    answer text.
   * An example with no valid candidate predicts "" with empty n-best (the
     original writes "empty" in v1.1 and crashes in v2.0); an empty context
     has no windows (as the original) and predicts "".
@@ -676,6 +677,10 @@ def squad_postprocess(start_logits, end_logits, windows, contexts, *,
     n_best_size, max_answer_length, version_2_with_negative,
       null_score_diff_threshold: the original's flags.
 
+  Memory grows with `num_windows * n_best_size**2` candidates (about 400 B
+  each): post-process a large dev set in chunks of a few thousand examples
+  (all windows of an example in the same chunk, `example_index` re-based).
+
   Returns:
     A dict, per example (`num_examples` rows):
       * `answer`: string; "" for no answer (v2.0) or no valid span;
@@ -783,7 +788,10 @@ def squad_postprocess(start_logits, end_logits, windows, contexts, *,
   nb = lambda t: tf.RaggedTensor.from_value_rowids(
       tf.boolean_mask(t, keep), tf.boolean_mask(cand_ex, keep),
       nrows=num_examples)
-  nb_text, nb_ex = nb(text), tf.boolean_mask(cand_ex, keep)
+  # Invalid UTF-8 bytes (one character each in the offsets) become U+FFFD.
+  nb_text = nb(tf.strings.unicode_transcode(
+      text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD))
+  nb_ex = tf.boolean_mask(cand_ex, keep)
   nb_score = tf.boolean_mask(score, keep)
   nb_null = tf.boolean_mask(cand_null, keep)
   top = tf.math.unsorted_segment_max(nb_score, nb_ex, num_examples)
