@@ -822,3 +822,20 @@ def test_fine_tuned_model_learns_the_fixtures(minilm_dir, bert_vocab):
   gold = ["Japanese" if g == "Japan" else g for g in gold]
   assert sum(a == g for a, g in zip(answers, gold)) >= 9, list(zip(answers,
                                                                    gold))
+
+
+def test_invalid_utf8_offsets_are_python_replace_characters(tokenizer):
+  raw = b"ab\xff cd \xe4\xb8 ef"
+  text = raw.decode("utf-8", "replace")  # "ab\ufffd cd \ufffd ef"
+  w = squad.squad_features(tokenizer, tf.constant(["q"]), tf.constant([raw]),
+                           max_seq_length=16, max_query_length=4)
+  starts = w["token_char_start"][0].numpy()
+  ends = w["token_char_end"][0].numpy()
+  pieces = [text[a:b] for a, b in zip(starts, ends) if a >= 0]
+  assert pieces == ["ab", "cd", "e", "f"]  # "ef" is "e ##f" in this vocab
+  start = np.full([1, 16], -5.0, np.float32)
+  end = start.copy()
+  start[0, 3], end[0, 5] = 5.0, 5.0
+  out = squad.squad_postprocess(start, end, w, tf.constant([raw]))
+  a, b = out["answer_start"][0], out["answer_end"][0]
+  assert out["answer"].numpy()[0].decode() == text[a:b] == "ab\ufffd cd \ufffd e"
