@@ -192,11 +192,6 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
       scaled_loss = optimizer.scale_loss(loss)
     return tape.gradient(scaled_loss, model.trainable_variables), stats
 
-  if jit_compile:
-    # XLA fuses the model's forward and backward pass; the optimizer update
-    # stays an ordinary graph.
-    forward_backward = tf.function(forward_backward, jit_compile=True)
-
   def replica_step(features):
     grads, stats = forward_backward(features)
     stats["learning_rate"] = (tf.cast(optimizer.learning_rate, tf.float32),
@@ -205,6 +200,14 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     stats["examples"] = (tf.cast(tf.shape(features["input_word_ids"])[0],
                                  tf.float32), 0.0)
     return stats
+
+  if jit_compile and strategy.num_replicas_in_sync == 1:
+    # XLA fuses the whole step: forward, backward and the optimizer update.
+    replica_step = tf.function(replica_step, jit_compile=True)
+  elif jit_compile:
+    # With several replicas the gradients' all-reduce happens in the
+    # optimizer update, which stays an ordinary graph.
+    forward_backward = tf.function(forward_backward, jit_compile=True)
 
   def one_step(iterator):
     stats = strategy.run(replica_step, args=(next(iterator),))
