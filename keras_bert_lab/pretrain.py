@@ -91,8 +91,9 @@ flags.DEFINE_enum("mixed_precision", "none", ["none", "bf16", "fp16"],
                   "Mixed precision (fp16 uses loss scaling).")
 flags.DEFINE_integer("steps_per_execution", 1, "Steps per tf.function call.",
                      lower_bound=1)
-flags.DEFINE_bool("jit_compile", False, "Compile the forward and backward "
-                  "pass with XLA.")
+flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA "
+                  "(forward, backward and, on one replica, the optimizer "
+                  "update).")
 # Distribution and output.
 flags.DEFINE_enum("strategy", "auto",
                   ["auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu"],

@@ -139,8 +139,9 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     max_checkpoints_to_keep: older checkpoints are deleted.
     log_every: steps between log lines and summaries.
     loss_fn: `(features, outputs) -> (loss, stats)` as `pretraining_loss`.
-    jit_compile: compile the forward and backward pass with XLA (static
-      shapes: batch with `drop_remainder`).
+    jit_compile: compile the step with XLA: forward, backward and, on one
+      replica, the optimizer update (static shapes: batch with
+      `drop_remainder`).
 
   Returns:
     The metrics of the last `log_every` window (`loss`, `masked_lm_loss`,
