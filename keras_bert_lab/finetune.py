@@ -230,6 +230,9 @@ def _split_or_eval(train, eval_examples, reader_name):
   from keras_bert_lab.data.tasks import classification
   if eval_examples is not None:
     return train, eval_examples, reader_name
+  if not list(train.take(1)):
+    _fail(f"The training data ({reader_name}) holds no examples; give a "
+          "file with at least one row (and a header naming the columns).")
   try:
     train, dev = classification.split_dev(train, FLAGS.dev_fraction,
                                           FLAGS.seed)
