@@ -36,7 +36,7 @@ flags.mark_flags_as_required(["model_dir", "export_dir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from keras_bert_lab.serving import export
+  from keras_bert_lab.serving.export import export
   try:
     paths = export(FLAGS.model_dir, FLAGS.export_dir, version=FLAGS.version,
                    max_seq_length=FLAGS.max_seq_length)

@@ -703,12 +703,15 @@ def export(model_dir, export_dir, version=None, max_seq_length=None):
   if not version.isdigit():
     raise ValueError(f"--version={version!r}: TF Serving loads only numeric "
                      "version folders; pass a non-negative integer.")
-  modules = build_serving(model_dir, max_seq_length)
+  from keras_bert_lab.models.tasks import read_task_metadata
+  subs = ([""] if read_task_metadata(resolve_model_dir(model_dir))
+          else ["preprocess", "encoder"])
   paths = [os.path.join(export_dir, sub, version) if sub
-           else os.path.join(export_dir, version) for sub in modules]
+           else os.path.join(export_dir, version) for sub in subs]
   clash = [p for p in paths if os.path.exists(p)]
-  if clash:
+  if clash:   # before any loading: fail fast
     raise FileExistsError(f"{clash[0]} exists; pass another --version.")
+  modules = build_serving(model_dir, max_seq_length)
   for module, path in zip(modules.values(), paths):
     save_module(module, path)
     logger.info("Exported %s", path)
