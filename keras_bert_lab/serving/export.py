@@ -532,10 +532,13 @@ def resolve_model_dir(model_dir):
     raise ValueError(f"--model_dir={model_dir} is not a folder; pass a "
                      "finetune or pretrain model_dir (or a save_pretrained "
                      "folder).")
+  # A pretrain model_dir also holds bert_config.json and training
+  # checkpoints (TF2 object checkpoints, not a model); its model is
+  # `pretrained/`.
   nested = os.path.join(model_dir, "pretrained")
-  if (not os.path.exists(os.path.join(model_dir, "config.json"))
-      and not os.path.exists(os.path.join(model_dir, "bert_config.json"))
-      and os.path.isdir(nested)):
+  if (os.path.isdir(nested)
+      and not os.path.exists(os.path.join(model_dir, "config.json"))
+      and not os.path.exists(os.path.join(model_dir, "task.json"))):
     return nested
   return model_dir
 

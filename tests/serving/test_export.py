@@ -586,6 +586,7 @@ def test_not_a_model_dir(tmp_path):
 
 def test_pretrain_dir_resolves_to_pretrained(tmp_path):
   (tmp_path / "pretrained").mkdir()
+  (tmp_path / "bert_config.json").write_text("{}")   # as pretrain writes
   assert export_lib.resolve_model_dir(str(tmp_path)) == str(
       tmp_path / "pretrained")
   (tmp_path / "config.json").write_text("{}")
