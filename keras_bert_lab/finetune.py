@@ -126,7 +126,9 @@ flags.DEFINE_integer("seed", 42, "Seed for the dev split, shuffling, head "
 flags.DEFINE_integer("log_every", 50, "Steps between progress log lines.",
                      lower_bound=1)
 flags.DEFINE_integer("checkpoint_every", None, "Back up for a resume every "
-                     "N steps (default: at each epoch end).", lower_bound=1)
+                     "N steps (default: after each pass over the training "
+                     "data); a rerun resumes from the last backup.",
+                     lower_bound=1)
 flags.mark_flags_as_required(["task", "init_checkpoint", "model_dir"])
 
 
@@ -227,9 +229,10 @@ def _check_known(first, labels, what):
 
 
 def _split_or_eval(train, eval_examples, reader_name):
+  """`(train, eval, eval name)`: --eval_file's, or a dev split of train."""
   from keras_bert_lab.data.tasks import classification
   if eval_examples is not None:
-    return train, eval_examples, reader_name
+    return train, eval_examples, FLAGS.eval_file
   if not list(train.take(1)):
     _fail(f"The training data ({reader_name}) holds no examples; give a "
           "file with at least one row (and a header naming the columns).")
@@ -605,12 +608,14 @@ def _predict(model, dataset):
   import numpy as np
   dataset = dataset.cache()
   outputs = _predict_features(model, dataset.map(lambda features, *_: features))
-  rest = None
-  for extra in dataset.map(lambda _, *extras: extras).as_numpy_iterator():
-    rest = [[] for _ in extra] if rest is None else rest
-    for part, value in zip(rest, extra):
-      part.append(value)
-  return outputs, [np.concatenate(part) for part in (rest or [])]
+  parts = {}
+  # A dict keeps one extra a tuple of one (tf.data unpacks 1-tuples).
+  named = dataset.map(lambda _, *extras: {f"{i:03d}": e
+                                          for i, e in enumerate(extras)})
+  for batch in named.as_numpy_iterator():
+    for key, value in batch.items():
+      parts.setdefault(key, []).append(value)
+  return outputs, [np.concatenate(parts[k]) for k in sorted(parts)]
 
 
 def _task_data():
@@ -727,14 +732,20 @@ def _progress_logger(every, total_steps, log_dir):
 
 
 def _schedule(num_train):
-  """(fit epochs, steps per fit epoch, total steps, warm-up steps)."""
+  """(fit epochs, steps per fit epoch, total steps, warm-up steps).
+
+  Keras' epochs here are chunks of the repeated training stream, each ending
+  in a resume backup: one pass over the data each by default, or
+  `--checkpoint_every` steps (the total rounded up to equal chunks).
+  """
   steps_per_epoch = math.ceil(num_train / FLAGS.train_batch_size)
   total = max(1, int(round(steps_per_epoch * FLAGS.num_train_epochs)))
-  epochs = max(1, math.ceil(FLAGS.num_train_epochs))
-  per_epoch = math.ceil(total / epochs)
-  total = per_epoch * epochs
+  chunk = FLAGS.checkpoint_every or steps_per_epoch
+  chunks = math.ceil(total / chunk)
+  per_chunk = math.ceil(total / chunks)
+  total = per_chunk * chunks
   warmup = int(total * FLAGS.warmup_proportion)
-  return epochs, per_epoch, total, warmup
+  return chunks, per_chunk, total, warmup
 
 
 def main(argv):
@@ -796,14 +807,18 @@ def main(argv):
   train = task_data.dataset(task_data.train, tokenizer,
                             FLAGS.train_batch_size, shuffle=True).repeat()
   callbacks = [
-      keras.callbacks.BackupAndRestore(
-          str(model_dir / "backup"),
-          save_freq=FLAGS.checkpoint_every or "epoch"),
+      keras.callbacks.BackupAndRestore(str(model_dir / "backup")),
       _progress_logger(FLAGS.log_every, total_steps,
                        model_dir / "logs" / "train"),
   ]
+  backup = model_dir / "backup" / "training_metadata.json"
+  if backup.exists():
+    done = json.loads(backup.read_text()).get("epoch", 0)
+    logging.info("Resuming from the backup in %s: %d of %d chunk(s) done "
+                 "(step %d).", backup.parent, done, epochs,
+                 done * steps_per_epoch)
   logging.info("Fine-tuning %s (%d parameters) from %s: %d steps (%d "
-               "epoch(s) of %d), batch %d, warm-up %d, peak learning rate "
+               "chunk(s) of %d, each ending in a backup), batch %d, warm-up %d, peak learning rate "
                "%g, %d replica(s).", type(model).__name__,
                model.count_params(), FLAGS.init_checkpoint, total_steps,
                epochs, steps_per_epoch, FLAGS.train_batch_size, warmup,

@@ -493,7 +493,7 @@ def test_learns_fine_foods_sentiment(tmp_path, data_dir, minilm_dir):
   result = cli("--task=classification", f"--init_checkpoint={minilm_dir}",
                f"--model_dir={model_dir}", f"--train_file={train}",
                "--text_column=review", "--label_column=score",
-               "--max_seq_length=128", "--train_batch_size=16",
+               "--max_seq_length=128", "--train_batch_size=8",
                "--num_train_epochs=1", "--learning_rate=5e-5")
   assert result.returncode == 0, result.stderr[-3000:]
   results = json.loads((model_dir / "eval_results.json").read_text())
@@ -502,3 +502,46 @@ def test_learns_fine_foods_sentiment(tmp_path, data_dir, minilm_dir):
   majority = max(labels.count(v) for v in set(labels)) / len(labels)
   assert results["eval_examples"] == 40
   assert results["accuracy"] >= majority + 0.1, (results, majority)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_backup(tmp_path, reviews):
+  import signal
+  import time
+  _tiny_encoder(tmp_path / "encoder")
+  train = tmp_path / "reviews.tsv"
+  _write_tsv(train, ["score", "review"], [(s, r) for r, s in reviews])
+  # 36 training rows, batch 1, 3 epochs: 108 steps in 54 chunks of 2.
+  flags = ["--task=classification", f"--init_checkpoint={tmp_path / 'encoder'}",
+           f"--model_dir={tmp_path / 'run'}", f"--train_file={train}",
+           "--text_column=review", "--label_column=score",
+           "--max_seq_length=32", "--train_batch_size=1",
+           "--num_train_epochs=3", "--checkpoint_every=2"]
+  metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+  with open(tmp_path / "first.err", "w") as err:
+    first = subprocess.Popen(
+        [sys.executable, "-m", "keras_bert_lab.finetune", *flags],
+        stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=_env())
+    deadline = time.time() + 600
+    while time.time() < deadline and first.poll() is None:
+      try:
+        if json.loads(metadata.read_text())["epoch"] >= 3:
+          break
+      except (OSError, ValueError, KeyError):
+        pass
+      time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+  assert first.returncode == -signal.SIGKILL, (
+      (tmp_path / "first.err").read_text()[-3000:])
+  assert not (tmp_path / "run" / "eval_results.json").exists()
+
+  again = cli(*flags)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "Resuming from the backup" in again.stderr
+  done = int(again.stderr.split("Resuming from the backup")[1].split(": ")[1]
+             .split(" of ")[0])
+  assert 3 <= done < 54
+  results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+  assert results["train_steps"] == 108
+  assert not (tmp_path / "run" / "backup").exists()   # removed at the end
