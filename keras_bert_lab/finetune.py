@@ -772,6 +772,12 @@ def main(argv):
             FLAGS.mixed_precision])
   with strategy.scope():
     model = _build_model(task_data)
+  positions = model.config.max_position_embeddings
+  if FLAGS.max_seq_length > positions:
+    _fail(f"--max_seq_length={FLAGS.max_seq_length} is longer than "
+          f"--init_checkpoint={FLAGS.init_checkpoint} allows "
+          f"(max_position_embeddings={positions}); use --max_seq_length="
+          f"{positions} or less.")
   lower_case = model.lower_case
   if FLAGS.lower_case is not None and FLAGS.lower_case != lower_case:
     logging.warning("--lower_case=%s overrides the checkpoint's "

@@ -207,6 +207,9 @@ def runs(tmp_path_factory, reviews):
                    f"--eval_file={files['ner_dev']}"]),
       ("labels_for_squad", ["--task=squad", ckpt, f"--model_dir={tmp / 'x9'}",
                             f"--train_file={SQUAD_V1}", "--labels=a,b"]),
+      ("seq_too_long", ["--task=classification", ckpt,
+                        f"--model_dir={tmp / 'x10'}", *review_flags,
+                        "--max_seq_length=128"]),
   ]
   # Three processes (TensorFlow's tracing is mostly one core each): the
   # classification run through the real entry point, and two runners.
@@ -448,6 +451,7 @@ def test_squad(runs):
     ("bad_score", ["'high'", "bad_score.tsv line 3", "not a number"]),
     ("bad_tag", ["bad_tag.bio line 2", "X-ACT"]),
     ("labels_for_squad", ["--labels", "--task=squad"]),
+    ("seq_too_long", ["--max_seq_length=128", "max_position_embeddings=64"]),
 ])
 def test_bad_input(runs, name, fragments):
   result = runs["results"][name]
