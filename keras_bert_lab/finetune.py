@@ -813,7 +813,10 @@ def main(argv):
   train = task_data.dataset(task_data.train, tokenizer,
                             FLAGS.train_batch_size, shuffle=True).repeat()
   callbacks = [
-      keras.callbacks.BackupAndRestore(str(model_dir / "backup")),
+      # double_checkpoint: a run killed while writing a backup resumes from
+      # the one before.
+      keras.callbacks.BackupAndRestore(str(model_dir / "backup"),
+                                       double_checkpoint=True),
       _progress_logger(FLAGS.log_every, total_steps,
                        model_dir / "logs" / "train"),
   ]
