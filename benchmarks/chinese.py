@@ -31,6 +31,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -50,12 +51,31 @@ def rel(path):
   return os.path.relpath(path, ROOT)
 
 
-def run(name, args, work_dir, record):
-  """Runs `python -m keras_bert_lab.<args>`, logs, times, records."""
+def _log_seconds(log_path):
+  """Seconds between the first and last absl timestamps of a log."""
+  stamps = re.findall(r"^[IWE]\d{4} (\d\d):(\d\d):(\d\d\.\d+)",
+                      log_path.read_text(), re.M)
+  if len(stamps) < 2:
+    return None
+  first, last = ((int(h) * 3600 + int(m) * 60 + float(s))
+                 for h, m, s in (stamps[0], stamps[-1]))
+  return round(last - first, 1)
+
+
+def run(name, args, work_dir, record, done=None):
+  """Runs `python -m keras_bert_lab.<args>`, logs, times, records.
+
+  With `done` (a path) existing already, a finished earlier run of the same
+  command (same --work_dir) is reused: its log gives the time."""
   command = [sys.executable, "-m"] + [str(a) for a in args]
   shown = "python -m " + " ".join(shlex.quote(str(a)) for a in args)
-  print(f"[{time.strftime('%H:%M:%S')}] {name}: {shown}", flush=True)
   log_path = work_dir / f"{name}.log"
+  if done is not None and done.exists():
+    record[name] = {"command": shown, "seconds": _log_seconds(log_path),
+                    "reused_from_earlier_run": True}
+    print(f"{name}: reusing {done} ({record[name]['seconds']} s)")
+    return record[name]
+  print(f"[{time.strftime('%H:%M:%S')}] {name}: {shown}", flush=True)
   start = time.perf_counter()
   with open(log_path, "w") as log:
     rc = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
@@ -70,17 +90,17 @@ def run(name, args, work_dir, record):
   return record[name]
 
 
-def random_init(pretrained_dir, out_dir, seed):
-  """A `save_pretrained` folder: pretrained_dir's config and vocabulary,
-  freshly initialised weights (the encoder's own initialisers)."""
+def random_init(config_file, vocab_file, out_dir, seed):
+  """A `save_pretrained` folder: the pre-training run's config and
+  vocabulary, freshly initialised weights (the encoder's initialisers)."""
   import keras
   import numpy as np
   from keras_bert_lab.config import BertConfig
   from keras_bert_lab.models import BertEncoder
   from keras_bert_lab.text import read_vocab
   keras.utils.set_random_seed(seed)
-  config = BertConfig.from_json_file(str(pretrained_dir / "config.json"))
-  vocab = read_vocab(str(pretrained_dir / "vocab.txt"))
+  config = BertConfig.from_json_file(str(config_file))
+  vocab = read_vocab(str(vocab_file))
   encoder = BertEncoder(config, vocab=vocab, lower_case=True)
   ones = np.ones([1, 8], np.int32)
   encoder({"input_word_ids": ones, "input_mask": ones,
@@ -125,6 +145,9 @@ def main():
   parser.add_argument("--max_seq_length", type=int, default=128)
   parser.add_argument("--no_random_init", action="store_true",
                       help="Skip the fine-tuning from random weights.")
+  parser.add_argument("--wait_pid", type=int, default=0,
+                      help="Wait for this process (a pretrain run already "
+                      "writing --work_dir) before the pretrain step.")
   parser.add_argument("--work_dir", default="/tmp/chinese_benchmark")
   parser.add_argument("--output", default=str(HERE / "results/chinese.json"))
   args = parser.parse_args()
@@ -149,12 +172,36 @@ def main():
   vocab = work_dir / "vocab.txt"
   run("vocab", ["keras_bert_lab.vocab", f"--input_files={rel(corpus)}",
                 f"--vocab_size={args.vocab_size}", f"--output={vocab}"],
-      work_dir, steps)
+      work_dir, steps, done=vocab)
   result["vocab_tokens"] = len(vocab.read_text(encoding="utf-8").split("\n")
                                ) - 1
 
   pretrain_dir = work_dir / "pretrain"
-  run("pretrain", [
+  pretrained = pretrain_dir / "pretrained"
+  common = [f"--max_seq_length={args.max_seq_length}",
+            "--train_batch_size=32", "--eval_batch_size=64",
+            f"--learning_rate={args.finetune_learning_rate}",
+            "--dev_fraction=0.1", "--seed=42", "--log_every=200"]
+  figures = result["finetuning"] = {}
+
+  def finetune(init_name, init):
+    for name, task_flags in (
+        (f"sentiment_{init_name}", [
+            "--task=classification", f"--train_file={rel(sentiment)}",
+            "--text_column=text", "--label_column=label",
+            f"--num_train_epochs={args.sentiment_epochs}"]),
+        (f"ner_{init_name}", [
+            "--task=tagging", f"--train_file={rel(ner)}",
+            f"--num_train_epochs={args.ner_epochs}"])):
+      run(name, ["keras_bert_lab.finetune"] + task_flags + [
+          f"--init_checkpoint={init}", f"--model_dir={work_dir / name}",
+      ] + common, work_dir, steps,
+          done=work_dir / name / "eval_results.json")
+      figures[name] = json.loads(
+          (work_dir / name / "eval_results.json").read_text())
+      save()
+
+  pretrain_command = [
       "keras_bert_lab.pretrain", f"--input_files={rel(corpus)}",
       "--document_per_line", f"--vocab_file={vocab}",
       f"--model_size={args.model_size}",
@@ -165,49 +212,34 @@ def main():
       f"--num_warmup_steps={max(1, args.pretrain_steps // 20)}",
       f"--learning_rate={args.pretrain_learning_rate}",
       f"--checkpoint_every={args.pretrain_steps}", "--log_every=50",
-      f"--model_dir={pretrain_dir}"], work_dir, steps)
+      f"--model_dir={pretrain_dir}"]
+  inits = ["pretrained"]
+  if not args.no_random_init:
+    # Random weights need only the model config, which pretrain writes
+    # first (bert_config.json), so this can run while pre-training does.
+    if not (pretrain_dir / "bert_config.json").exists():
+      raise SystemExit(f"{pretrain_dir}/bert_config.json is missing: run "
+                       "the pretrain step first (or --no_random_init).")
+    random_dir = work_dir / "random_init"
+    random_init(pretrain_dir / "bert_config.json", vocab, random_dir,
+                seed=12345)
+    steps["random_init"] = {
+        "command": "BertEncoder(BertConfig.from_json_file(pretrain/"
+                   "bert_config.json), vocab=vocab.txt) under "
+                   "keras.utils.set_random_seed(12345), then "
+                   "save_pretrained (benchmarks/chinese.py random_init)"}
+    inits.append("random_init")
+    finetune("random_init", random_dir)
+
+  if args.wait_pid:  # a pretrain run started earlier on this work_dir
+    while os.path.exists(f"/proc/{args.wait_pid}"):
+      time.sleep(10)
+  run("pretrain", pretrain_command, work_dir, steps,
+      done=pretrained / "config.json")
   result["pretraining"] = json.loads(
       (pretrain_dir / "eval_results.json").read_text())
   save()
-  pretrained = pretrain_dir / "pretrained"
-
-  inits = {"pretrained": pretrained}
-  if not args.no_random_init:
-    random_dir = work_dir / "random_init"
-    random_init(pretrained, random_dir, seed=12345)
-    steps["random_init"] = {
-        "command": "BertEncoder(BertConfig.from_json_file(pretrained/"
-                   "config.json), vocab=pretrained/vocab.txt) with "
-                   "keras.utils.set_random_seed(12345), save_pretrained "
-                   "(benchmarks/chinese.py random_init)"}
-    inits["random_init"] = random_dir
-
-  common = [f"--max_seq_length={args.max_seq_length}",
-            "--train_batch_size=32", "--eval_batch_size=64",
-            f"--learning_rate={args.finetune_learning_rate}",
-            "--dev_fraction=0.1", "--seed=42", "--log_every=200"]
-  figures = {}
-  for init_name, init in inits.items():
-    name = f"sentiment_{init_name}"
-    run(name, [
-        "keras_bert_lab.finetune", "--task=classification",
-        f"--init_checkpoint={init}", f"--model_dir={work_dir / name}",
-        f"--train_file={rel(sentiment)}", "--text_column=text",
-        "--label_column=label", f"--num_train_epochs={args.sentiment_epochs}",
-    ] + common, work_dir, steps)
-    figures[name] = json.loads(
-        (work_dir / name / "eval_results.json").read_text())
-    result["finetuning"] = figures
-    save()
-    name = f"ner_{init_name}"
-    run(name, [
-        "keras_bert_lab.finetune", "--task=tagging",
-        f"--init_checkpoint={init}", f"--model_dir={work_dir / name}",
-        f"--train_file={rel(ner)}", f"--num_train_epochs={args.ner_epochs}",
-    ] + common, work_dir, steps)
-    figures[name] = json.loads(
-        (work_dir / name / "eval_results.json").read_text())
-    save()
+  finetune("pretrained", pretrained)
   result["ner_text_overlap"] = ner_overlap(corpus, ner)
   result["machine"]["loadavg_after"] = os.getloadavg()
   import tensorflow as tf
