@@ -213,3 +213,25 @@ def mc_packer(tokenizer, seq_length):
   from keras_bert_lab.text import BertPacker
   return BertPacker.for_tokenizer(tokenizer, seq_length,
                                   truncation="longest_first")
+
+
+@pytest.mark.slow
+def test_minilm_learns_the_swag_fixture(minilm_dir):
+  """Fine-tuned from all-MiniLM-L6-v2, BertMultipleChoice fits the SWAG
+  fixture (8 examples, 4 endings: chance 0.25)."""
+  import keras
+  from keras_bert_lab.models import BertMultipleChoice
+  from keras_bert_lab.training import create_optimizer
+
+  keras.utils.set_random_seed(0)
+  tokenizer = BertTokenizer(minilm_dir / "vocab.txt")
+  data = mc.featurize(mc.read_swag_csv(str(FIXTURE)), tokenizer,
+                      seq_length=48, batch_size=8).cache()
+  model = BertMultipleChoice.from_pretrained(minilm_dir)
+  model.compile(create_optimizer("adamw", 1e-4, 15, 1),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+  before = model.evaluate(data, return_dict=True, verbose=0)["accuracy"]
+  model.fit(data, epochs=15, verbose=0)
+  after = model.evaluate(data, return_dict=True, verbose=0)["accuracy"]
+  assert after == 1.0, (before, after)
