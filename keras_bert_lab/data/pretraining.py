@@ -358,15 +358,17 @@ def _search(splits, value, side="left"):
 def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
                         max_predictions_per_seq=20, masked_lm_prob=0.15,
                         short_seq_prob=0.1, next_sentence=True,
-                        cross_documents=True, whole_word_mask=False, ngram_max=1, passes=None,
+                        cross_documents=True, whole_word_mask=False,
+                        ngram_max=1, passes=None,
                         shuffle_buffer=10000, seed=0, drop_remainder=True):
   """Documents of sentences to batched pre-training features, in the graph.
 
   Tokenize (`BertTokenizer`), cut into NSP pairs (`nsp_instances`), shuffle,
   pack `[CLS] A [SEP] B [SEP]` (`BertPacker`), mask (`MlmMasker`). Each batch's
   mask is seeded by `(seed, batch index)`, so the output depends on `seed`
-  alone; with `passes=None` the corpus repeats forever and every pass gets
-  new pairs and new masks (dynamic masking).
+  and on TensorFlow's global seed (`tf.random.set_seed`, which tf.data's
+  shuffles mix in); with `passes=None` the corpus repeats forever and every
+  pass gets new pairs and new masks (dynamic masking).
 
   Args:
     documents: `tf.data.Dataset` of `tf.string` [num_sentences] (e.g.
