@@ -8,20 +8,24 @@ The model is all-MiniLM-L6-v2 fine-tuned for sentiment on
 `fine_foods_train.tsv` (a `finetune` model_dir; without `--model_dir`, or
 when it does not exist, a short run — `--finetune_rows` rows, 1 epoch,
 max_seq_length 128 — is made first with `python -m keras_bert_lab.finetune`).
-It is exported with `python -m keras_bert_lab.export --max_seq_length=128`,
-loaded with `tf.saved_model.load` and called through `serving_default(text)`:
-tokenization, packing to 128, the model and the softmax all run in the graph.
+It is exported twice with `python -m keras_bert_lab.export
+--max_seq_length=128`: as is (version 1, what stock TF Serving runs) and with
+`--jit_compile` (version 2, XLA; TF Serving needs
+`--xla_cpu_compilation_enabled=true`). Each is loaded with
+`tf.saved_model.load` and called through `serving_default(text)`:
+tokenization, packing, the model (length-sorted micro-batches of 8, each cut
+to its longest row) and the softmax all run in the graph.
 The competitor is `transformers.pipeline("text-classification")` on the same
 weights (the `finetune` folder is Hugging Face-readable: config.json,
 model.safetensors, vocab.txt), torch on CPU with `torch.set_num_threads(
 --torch_threads)` (default `os.cpu_count()`), tokenizer included, in two
 settings:
-  * `truncation=True, max_length=128, padding="max_length"`: the same work
-    as ours (every row packed to 128 tokens);
+  * `truncation=True, max_length=128, padding="max_length"`: every row
+    packed to 128 tokens;
   * `truncation=True, max_length=128` and dynamic padding (HF's default,
     what HF users get): each batch padded to its longest row.
-The run fails unless both give our probabilities within 1e-4 on real reviews
-(long and short ones). On a loaded machine torch's OpenMP threads stall when
+The run fails unless all give our (version 1) probabilities within 1e-4 on
+real reviews (long and short ones). On a loaded machine torch's OpenMP threads stall when
 they outnumber the free cores (on 2 busy cores, 2 threads made one batch-1
 call ~10x slower than 1 thread), so `--torch_threads=1
 --also_torch_threads=2` measures HF at its best and, on fewer calls, with all
@@ -30,7 +34,7 @@ cores.
 Measured on real reviews from the TSV, in the same process: latency at batch 1
 (p50/p99 over `--latency_calls` calls after warm-up) and throughput at batch
 32 (texts/s over `--throughput_batches` batches). The measurements are split
-into `--rounds` rounds interleaved ours / HF / HF-dynamic (order reversed in
+into `--rounds` rounds interleaved between the systems (order reversed in
 every other round) so that a busy moment on a shared machine hits all of them.
 CPU count and load average (before, after, per round) go with the results to
 benchmarks/results/serving.json.
@@ -92,19 +96,25 @@ def finetune(input_path, work_dir, rows):
   return model_dir
 
 
-def export(model_dir, work_dir):
-  """Exports with the CLI; reused while model.safetensors is unchanged."""
+def export(model_dir, work_dir, jit_compile=False):
+  """Exports with the CLI; reused while model.safetensors is unchanged.
+
+  Version 1 is the default export, version 2 the `--jit_compile` one.
+  """
+  import keras_bert_lab.serving.export as module
   weights = pathlib.Path(model_dir) / "model.safetensors"
   stat = weights.stat()
+  code = pathlib.Path(module.__file__).read_bytes()
   key = hashlib.sha1(f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:"
-                     f"{SEQ_LENGTH}".encode()).hexdigest()[:12]
+                     f"{SEQ_LENGTH}".encode() + code).hexdigest()[:12]
   export_dir = work_dir / f"exported_{key}"
-  version = export_dir / "1"
+  version = export_dir / ("2" if jit_compile else "1")
   if not (version / "saved_model.pb").exists():
     run_cli([sys.executable, "-m", "keras_bert_lab.export",
              f"--model_dir={model_dir}", f"--export_dir={export_dir}",
-             "--version=1", f"--max_seq_length={SEQ_LENGTH}"],
-            work_dir / "export.log")
+             f"--version={version.name}", f"--max_seq_length={SEQ_LENGTH}",
+             f"--jit_compile={jit_compile}"],
+            work_dir / f"export_{version.name}.log")
   return version
 
 
@@ -124,7 +134,9 @@ def main():
   parser.add_argument("--batch_size", type=int, default=32)
   parser.add_argument("--throughput_batches", type=int, default=20)
   parser.add_argument("--rounds", type=int, default=4)
-  parser.add_argument("--warmup", type=int, default=5)
+  parser.add_argument("--warmup", type=int, default=40,
+                      help="Batch-1 warm-up calls per system (each a review "
+                      "of its own length).")
   parser.add_argument("--torch_threads", type=int, default=os.cpu_count(),
                       help="torch.set_num_threads for HF (default: all CPUs).")
   parser.add_argument("--also_torch_threads", type=int, default=0,
@@ -149,7 +161,8 @@ def main():
     print(f"--model_dir={model_dir} has no task.json: fine-tuning "
           f"{args.finetune_rows} rows first", flush=True)
     model_dir = finetune(args.input, work_dir, args.finetune_rows)
-  saved_model = export(model_dir, work_dir)
+  saved_models = {"ours": export(model_dir, work_dir),
+                  "ours_xla": export(model_dir, work_dir, jit_compile=True)}
 
   import tensorflow as tf
   import tensorflow_text  # noqa: F401  (registers the ops the graph uses)
@@ -164,14 +177,18 @@ def main():
         args.tf_inter_op_threads)
   torch.set_num_threads(args.torch_threads)
 
-  serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
   pipe = transformers.pipeline("text-classification", model=str(model_dir),
                                tokenizer=str(model_dir), device="cpu")
   label2id = pipe.model.config.label2id
   num_labels = len(label2id)
 
-  def ours(texts):
-    return serve(text=tf.constant(texts))["probabilities"].numpy()
+  def ours(saved_model):
+    serve = tf.saved_model.load(str(saved_model)).signatures[
+        "serving_default"]
+
+    def call(texts):
+      return serve(text=tf.constant(texts))["probabilities"].numpy()
+    return call
 
   def hf(padding, threads=args.torch_threads):
     kwargs = dict(top_k=None, truncation=True, max_length=SEQ_LENGTH)
@@ -190,17 +207,25 @@ def main():
     return call
 
   systems = {
-      "keras_bert_lab SavedModel (TF, pads to 128)": ours,
-      f"HF pipeline, torch {args.torch_threads} thread(s) (padding=max_length "
-      "128)": hf("max_length"),
-      f"HF pipeline, torch {args.torch_threads} thread(s) (dynamic padding)":
-          hf(None),
+      "ours": ours(saved_models["ours"]),
+      "ours_xla": ours(saved_models["ours_xla"]),
+      "hf_max_length": hf("max_length"),
+      "hf_dynamic": hf(None),
+  }
+  titles = {
+      "ours": "keras_bert_lab SavedModel (length-sorted micro-batches)",
+      "ours_xla": "keras_bert_lab SavedModel, export --jit_compile (XLA)",
+      "hf_max_length": f"HF pipeline, torch {args.torch_threads} thread(s), "
+                       "padding=max_length 128",
+      "hf_dynamic": f"HF pipeline, torch {args.torch_threads} thread(s), "
+                    "dynamic padding (HF's default)",
   }
   if args.also_torch_threads:
-    systems[f"HF pipeline, torch {args.also_torch_threads} threads "
-            "(padding=max_length 128)"] = hf("max_length",
-                                             args.also_torch_threads)
+    systems["hf_also"] = hf("max_length", args.also_torch_threads)
+    titles["hf_also"] = (f"HF pipeline, torch {args.also_torch_threads} "
+                         "thread(s), padding=max_length 128 (fewer calls)")
   names = list(systems)
+  full = [n for n in names if n != "hf_also"]   # measured on every call
 
   reviews = read_reviews(args.input)
   hf_tokenizer = pipe.tokenizer
@@ -208,9 +233,9 @@ def main():
   # Correctness: long (truncated) and short reviews, batch of 16 and single.
   order = np.argsort(lengths)
   check = [reviews[i] for i in list(order[:8]) + list(order[-8:])]
-  reference = ours(check)
+  reference = systems["ours"](check)
   max_diff = {}
-  for name in names[1:3]:
+  for name in ["ours_xla", "hf_max_length", "hf_dynamic"]:
     diff = max(float(np.abs(systems[name](check) - reference).max()),
                float(np.abs(systems[name](check[-1:]) - reference[-1:]).max()))
     max_diff[name] = diff
@@ -220,11 +245,15 @@ def main():
   print("Same probabilities as ours (max |diff|): " +
         ", ".join(f"{n}: {d:.1e}" for n, d in max_diff.items()), flush=True)
 
-  # Warm-up (tracing, thread pools, allocator), both batch sizes.
-  for fn in systems.values():
+  # Warm-up (tracing, thread pools, allocator; XLA compiles a program per
+  # shape: batch-1 texts of --warmup lengths), both batch sizes.
+  warmup_s = {}
+  for name, fn in systems.items():
+    t0 = time.perf_counter()
     for i in range(args.warmup):
-      fn(reviews[i:i + 1])
+      fn(reviews[100 + i:101 + i])
     fn(reviews[:args.batch_size])
+    warmup_s[name] = time.perf_counter() - t0
 
   latency = {name: [] for name in names}
   batch_seconds = {name: 0.0 for name in names}
@@ -244,14 +273,14 @@ def main():
     short = max(1, calls_per_round // 10)  # --also_torch_threads' share.
     for name in round_order:  # Same texts for every system.
       fn = systems[name]
-      for text in (texts if names.index(name) < 3 else texts[:short]):
+      for text in (texts if name in full else texts[:short]):
         t0 = time.perf_counter()
         fn([text])
         latency[name].append(time.perf_counter() - t0)
     for name in round_order:
       fn = systems[name]
       t0 = time.perf_counter()
-      timed = batches if names.index(name) < 3 else batches[:1]
+      timed = batches if name in full else batches[:1]
       for batch in timed:
         fn(batch)
       batch_seconds[name] += time.perf_counter() - t0
@@ -263,6 +292,8 @@ def main():
   results = {}
   for name in names:
     results[name] = {
+        "system": titles[name],
+        "warmup_s": warmup_s[name],
         "p50_ms": 1e3 * percentile(latency[name], 50),
         "p99_ms": 1e3 * percentile(latency[name], 99),
         "mean_ms": 1e3 * float(np.mean(latency[name])),
@@ -270,20 +301,19 @@ def main():
         "texts_per_s": batch_texts[name] / batch_seconds[name],
         "throughput_texts": batch_texts[name],
     }
-  ours_r = results[names[0]]
   ratios = {}
-  for name, key in zip(names[1:], ("hf_same_padding", "hf_dynamic",
-                                   "hf_also_torch_threads")):
-    ratios[key] = {
-        "p50_ours_over_hf": ours_r["p50_ms"] / results[name]["p50_ms"],
-        "p99_ours_over_hf": ours_r["p99_ms"] / results[name]["p99_ms"],
-        "throughput_ours_over_hf":
-            ours_r["texts_per_s"] / results[name]["texts_per_s"],
-    }
+  for mine in ("ours", "ours_xla"):
+    for theirs in [n for n in names if n.startswith("hf")]:
+      a, b = results[mine], results[theirs]
+      ratios[f"{mine}/{theirs}"] = {
+          "p50_ours_over_hf": a["p50_ms"] / b["p50_ms"],
+          "p99_ours_over_hf": a["p99_ms"] / b["p99_ms"],
+          "throughput_ours_over_hf": a["texts_per_s"] / b["texts_per_s"],
+      }
   load_after = os.getloadavg()
   summary = {
       "model_dir": str(model_dir),
-      "saved_model": str(saved_model),
+      "saved_models": {k: str(v) for k, v in saved_models.items()},
       "input": os.path.relpath(args.input, ROOT),
       "seq_length": SEQ_LENGTH,
       "batch_size": args.batch_size,
@@ -316,12 +346,12 @@ def main():
 
   print(f"{summary['input']}: seq {SEQ_LENGTH}, {os.cpu_count()} CPUs, load "
         f"average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
-  print(f"{'system':58s} {'p50 ms':>8s} {'p99 ms':>8s} {'texts/s @32':>12s}")
-  for name, r in results.items():
-    print(f"{name:58s} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
-          f"{r['texts_per_s']:12.1f}")
+  print(f"{'system':68s} {'p50 ms':>7s} {'p99 ms':>7s} {'texts/s @32':>11s}")
+  for r in results.values():
+    print(f"{r['system']:68s} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} "
+          f"{r['texts_per_s']:11.1f}")
   for key, r in ratios.items():
-    print(f"ours / {key}: p50 {r['p50_ours_over_hf']:.2f}x (goal <= 0.8), "
+    print(f"{key}: p50 {r['p50_ours_over_hf']:.2f}x (goal <= 0.8), "
           f"throughput {r['throughput_ours_over_hf']:.2f}x (goal >= 1.25)")
 
 

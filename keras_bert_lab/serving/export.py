@@ -40,6 +40,10 @@ TASK_KINDS = ("classification", "regression", "tagging", "squad",
               "multiple_choice")
 DEFAULT_PRETRAIN_SEQ_LENGTH = 128
 _STRING_BATCH = tf.TensorSpec([None], tf.string)
+# Rows per length-sorted micro-batch (`_Serving._run_sorted`).
+MICRO_BATCH = 8
+# With `--jit_compile`, lengths round up to this (fewer XLA compilations).
+XLA_LENGTH_MULTIPLE = 16
 # Feature keys of the tf.Examples `serve_examples` parses.
 EXAMPLE_TEXT_KEY = "text"
 EXAMPLE_TEXT_B_KEY = "text_b"
@@ -67,6 +71,12 @@ def _tf_variables(*models):
   return result
 
 
+def _row_lengths(mask):
+  """Tokens per example of an int mask [batch, ..., seq] -> int32 [batch]."""
+  tokens = tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1)
+  return tf.reduce_max(tf.reshape(tokens, [tf.shape(mask)[0], -1]), axis=1)
+
+
 def _features(word_ids, mask, type_ids):
   return {"input_word_ids": word_ids, "input_mask": mask,
           "input_type_ids": type_ids}
@@ -81,9 +91,82 @@ class _Serving(tf.Module):
     self.tf_variables = _tf_variables(model)
     self.tokenizer = tokenizer
     self.seq_length = int(seq_length)
+    self._xla_model = None
+
+  def use_xla(self):
+    """Compiles the model call with XLA (call before `signatures()`).
+
+    Lengths are then rounded up to a multiple of `XLA_LENGTH_MULTIPLE`, so
+    at most `seq_length / XLA_LENGTH_MULTIPLE` shapes per batch size
+    compile. TF Serving runs XLA:CPU only with
+    `--xla_cpu_compilation_enabled=true` (experimental there).
+    """
+    model = self.model
+    self._xla_model = tf.function(
+        lambda features: model(features, training=False), jit_compile=True,
+        autograph=False)
 
   def _run(self, features):
+    if self._xla_model is not None:
+      return self._xla_model(features)
     return self.model(features, training=False)
+
+  def _cut(self, features, length):
+    """Features cut to `length` tokens (rounded up to XLA's multiple)."""
+    if self._xla_model is not None:
+      length = tf.minimum(-(-length // XLA_LENGTH_MULTIPLE)
+                          * XLA_LENGTH_MULTIPLE, self.seq_length)
+    return {k: v[..., :length] for k, v in features.items()}
+
+  def _run_trimmed(self, features):
+    """The model on features cut to the batch's longest row.
+
+    Attention masks the padding, so the outputs of real tokens do not
+    change (to float rounding); sequence outputs come back padded with 0
+    to `seq_length`.
+    """
+    features = self._cut(features,
+                         tf.reduce_max(_row_lengths(features["input_mask"])))
+    outputs = self._run(features)
+    pad = [[0, 0], [0, self.seq_length - tf.shape(outputs)[1]], [0, 0]]
+    return tf.pad(outputs, pad[:len(outputs.shape)])
+
+  def _run_sorted(self, features, width):
+    """Per-example outputs from length-sorted micro-batches.
+
+    Rows are sorted by length and run `MICRO_BATCH` at a time, each
+    micro-batch cut to its own longest row, then put back in input order.
+    A batch-1 call runs at the text's own length; a batch of 32 reviews
+    (median 69 of 128 tokens) needs ~1.7x less compute than padding all
+    rows to 128.
+
+    Args:
+      features: the model's int32 inputs, [batch, ..., seq_length].
+      width: the model's outputs per example (its output is [batch, width]).
+
+    Returns:
+      float32 [batch, width].
+    """
+    lengths = _row_lengths(features["input_mask"])
+    order = tf.argsort(lengths, stable=True)
+    features = {k: tf.gather(v, order) for k, v in features.items()}
+    lengths = tf.gather(lengths, order)
+    batch = tf.size(lengths)
+    steps = (batch + MICRO_BATCH - 1) // MICRO_BATCH
+    results = tf.TensorArray(tf.float32, size=steps, infer_shape=False,
+                             element_shape=[None, None])
+
+    def step(i, results):
+      rows = slice(i * MICRO_BATCH, tf.minimum((i + 1) * MICRO_BATCH, batch))
+      outputs = self._run(self._cut({k: v[rows] for k, v in features.items()},
+                                    tf.reduce_max(lengths[rows])))
+      return i + 1, results.write(i, tf.cast(outputs, tf.float32))
+
+    _, results = tf.while_loop(lambda i, _: i < steps, step, [0, results])
+    sorted_outputs = tf.cond(   # concat() of no elements has no shape
+        steps > 0, lambda: tf.reshape(results.concat(), [batch, width]),
+        lambda: tf.zeros([0, width]))
+    return tf.gather(sorted_outputs, tf.argsort(order))
 
   def signatures(self):
     """`{signature name: concrete function}` to save."""
@@ -156,7 +239,8 @@ class ClassifierServing(_Serving):
     return features
 
   def _outputs(self, text, text_b):
-    logits = tf.cast(self._run(self._pack(text, text_b)), tf.float32)
+    logits = self._run_sorted(self._pack(text, text_b),
+                              self.model.num_outputs)
     if self.regression:
       return {"score": logits[:, 0]}
     probabilities = tf.nn.softmax(logits, axis=-1)
@@ -242,7 +326,7 @@ class TaggerServing(_Serving):
     words = self.split(text)
     features, index = align_words(words, self.tokenizer, self.seq_length,
                                   self.empty_words)
-    logits = self._run(features)
+    logits = self._run_trimmed(features)
     tag_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
     word_tags = tf.ragged.boolean_mask(tag_ids, index >= 0)
     fitted = word_tags.row_lengths()
@@ -356,7 +440,8 @@ class MultipleChoiceServing(_Serving):
   def _serve(self, context, choices):
     from keras_bert_lab.data.tasks.multiple_choice import pack_choices
     features = pack_choices(self.tokenizer, self._packer, context, choices)
-    logits = tf.cast(self._run(features), tf.float32)
+    logits = self._run_sorted(features,
+                              tf.shape(features["input_word_ids"])[1])
     return {"probabilities": tf.nn.softmax(logits, axis=-1),
             "choice": tf.argmax(logits, axis=-1, output_type=tf.int32)}
 
@@ -543,7 +628,7 @@ def resolve_model_dir(model_dir):
   return model_dir
 
 
-def build_serving(model_dir, max_seq_length=None):
+def build_serving(model_dir, max_seq_length=None, jit_compile=False):
   """Loads a model folder and wraps it in its serving module(s).
 
   Args:
@@ -552,6 +637,8 @@ def build_serving(model_dir, max_seq_length=None):
       `BertEncoder.from_pretrained` reads is a pre-trained encoder.
     max_seq_length: packed length; default `task.json`'s
       `max_seq_length`, or 128 for an encoder.
+    jit_compile: compile a task model's call with XLA
+      (`_Serving.use_xla`); task models only.
 
   Returns:
     `{relative folder: module}`: `{"": task module}` for a task model,
@@ -590,7 +677,12 @@ def build_serving(model_dir, max_seq_length=None):
       module = MultipleChoiceServing(
           model, tokenizer, seq_length,
           truncation=info.get("truncation") or "longest_first")
+    if jit_compile:
+      module.use_xla()
     return {"": module}
+  if jit_compile:
+    raise ValueError(f"--jit_compile applies to fine-tuned task models; "
+                     f"{folder} is a pre-trained encoder. Drop the flag.")
   from keras_bert_lab.checkpoints import set_weights
   from keras_bert_lab.models.encoder import encoder_for_checkpoint
   from keras_bert_lab.models.pretrainer import BertPretrainer
@@ -677,7 +769,8 @@ def save_module(module, path):
     raise
 
 
-def export(model_dir, export_dir, version=None, max_seq_length=None):
+def export(model_dir, export_dir, version=None, max_seq_length=None,
+           jit_compile=False):
   """Exports a fine-tuned or pre-trained model as raw-text SavedModels.
 
   Args:
@@ -687,6 +780,7 @@ def export(model_dir, export_dir, version=None, max_seq_length=None):
     version: a non-negative integer (TF Serving's version folder name);
       default the current Unix time.
     max_seq_length: packed length; default task.json's (128 for encoders).
+    jit_compile: XLA for a task model's call (see `build_serving`).
 
   Returns:
     List of the SavedModel folders written: `[export_dir/<version>]`, or
@@ -714,7 +808,7 @@ def export(model_dir, export_dir, version=None, max_seq_length=None):
   clash = [p for p in paths if os.path.exists(p)]
   if clash:   # before any loading: fail fast
     raise FileExistsError(f"{clash[0]} exists; pass another --version.")
-  modules = build_serving(model_dir, max_seq_length)
+  modules = build_serving(model_dir, max_seq_length, jit_compile)
   for module, path in zip(modules.values(), paths):
     save_module(module, path)
     logger.info("Exported %s", path)

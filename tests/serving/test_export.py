@@ -206,6 +206,9 @@ def exported(tmp_path_factory):
   for name in ("regression", "tagger", "squad", "choice"):
     (paths[name],) = export_lib.export(str(base / name),
                                        str(base / "out" / name), version=1)
+  (paths["classifier_xla"],) = export_lib.export(
+      str(base / "classifier"), str(base / "out" / "classifier"), version=8,
+      jit_compile=True)
   pretrainer = BertPretrainer(_encoder(6))
   pretrainer.save_pretrained(str(base / "pretrain" / "pretrained"))
   paths["preprocess"], paths["encoder"] = export_lib.export(
@@ -312,6 +315,10 @@ def _jobs(paths):
        {"text": b(TEXTS[:1]), "text_b": b(TEXTS_B[:1])}),
       ("clf256", c["classifier"], sig + "serving_default",
        {"text": b(many), "text_b": b(many_b)}),
+      ("clf_xla", c["classifier_xla"], sig + "serving_default",
+       {"text": b(many), "text_b": b(many_b)}),
+      ("clf0", c["classifier"], sig + "serving_default",
+       {"text": np.array([], bytes), "text_b": np.array([], bytes)}),
       ("clf_examples", c["classifier"], sig + "serve_examples",
        {"inputs": [example, example]}),
       ("reg", c["regression"], sig + "serving_default", {"text": b(TEXTS)}),
@@ -395,6 +402,11 @@ def test_classifier_matches_keras(exported, served):
   many_b = [TEXTS_B[i % len(TEXTS_B)] for i in range(256)]
   _close(out["probabilities"],
          _classifier_reference(clf, many, many_b)["probabilities"], "clf256")
+  # `export --jit_compile`: the same outputs from XLA-compiled calls.
+  _close(served["outputs"]["clf_xla"]["probabilities"],
+         _classifier_reference(clf, many, many_b)["probabilities"], "clf_xla")
+  # Rows run in length-sorted micro-batches; an empty batch is fine too.
+  assert served["outputs"]["clf0"]["probabilities"].shape == (0, 3)
   examples = served["outputs"]["clf_examples"]
   _close(examples["scores"],
          _classifier_reference(clf, TEXTS[:1] * 2,
@@ -573,6 +585,15 @@ def test_killed_export_leaves_no_version_folder(exported, tmp_path):
 
 
 # ------------------------------------------------------ fast checks --
+
+@pytest.mark.slow
+def test_jit_compile_is_for_task_models(exported, tmp_path):
+  _, paths = exported
+  base = paths["encoder"].split(os.sep + "out" + os.sep)[0]
+  with pytest.raises(ValueError, match="--jit_compile applies to fine-tuned"):
+    export_lib.export(os.path.join(base, "pretrain"), str(tmp_path / "out"),
+                      version=1, jit_compile=True)
+
 
 def test_version_must_be_a_number(tmp_path):
   with pytest.raises(ValueError, match="numeric version"):
