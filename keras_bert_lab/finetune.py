@@ -121,6 +121,9 @@ flags.DEFINE_enum("strategy", "auto",
                   ["auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU address (--strategy=tpu).")
+flags.DEFINE_integer("num_cpu_devices", 1, "Split the CPU into this many "
+                     "logical devices (MirroredStrategy replicas without "
+                     "accelerators: tests, dry runs).", lower_bound=1)
 flags.DEFINE_integer("seed", 42, "Seed for the dev split, shuffling, head "
                      "initialisation and dropout.")
 flags.DEFINE_integer("log_every", 50, "Steps between progress log lines.",
@@ -760,7 +763,9 @@ def main(argv):
   model_dir = pathlib.Path(FLAGS.model_dir)
   model_dir.mkdir(parents=True, exist_ok=True)
   try:
+    training.split_cpu(FLAGS.num_cpu_devices)   # before any TF op
     strategy = training.get_strategy(FLAGS.strategy, FLAGS.tpu)
+    training.check_global_batch(FLAGS.train_batch_size, strategy)
   except ValueError as e:
     _fail(str(e))
   keras.utils.set_random_seed(FLAGS.seed)

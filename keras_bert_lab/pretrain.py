@@ -99,6 +99,13 @@ flags.DEFINE_enum("strategy", "auto",
                   ["auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU address (--strategy=tpu).")
+flags.DEFINE_integer("num_cpu_devices", 1, "Split the CPU into this many "
+                     "logical devices (MirroredStrategy replicas without "
+                     "accelerators: tests, dry runs).", lower_bound=1)
+flags.DEFINE_integer("connect_timeout", 120, "Seconds to wait for a "
+                     "--tpu address or the other workers (TF_CONFIG) to "
+                     "answer, and for a collective step before a dead "
+                     "worker fails the run.", lower_bound=1)
 flags.DEFINE_string("model_dir", None, "Output folder; rerun to resume.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", 5, "Checkpoints kept.")
@@ -132,8 +139,11 @@ def _model_config(tokenizer):
   return config
 
 
-def _check_resume(model_dir, config):
-  """Refuses to resume a model_dir written with another model config."""
+def _check_resume(model_dir, config, write=True):
+  """Refuses to resume a model_dir written with another model config.
+
+  Writes the config (and makes model_dir) on a first run when `write`.
+  """
   from keras_bert_lab.config import BertConfig
   saved = model_dir / "bert_config.json"
   if saved.exists():
@@ -144,7 +154,7 @@ def _check_resume(model_dir, config):
       raise app.UsageError(
           f"{model_dir} holds a run of another model config (saved, asked): "
           f"{diff}. Use a new --model_dir or the same model flags.")
-  else:
+  elif write:
     model_dir.mkdir(parents=True, exist_ok=True)
     config.write_google_json(str(saved))
 
@@ -200,6 +210,11 @@ def main(argv):
 
   model_dir = pathlib.Path(FLAGS.model_dir)
   try:
+    # Devices and collectives are configured before any TF op runs.
+    training.split_cpu(FLAGS.num_cpu_devices)
+    strategy = training.get_strategy(FLAGS.strategy, FLAGS.tpu,
+                                     FLAGS.connect_timeout)
+    training.check_global_batch(FLAGS.train_batch_size, strategy)
     tokenizer = text.BertTokenizer(FLAGS.vocab_file,
                                    lower_case=FLAGS.lower_case)
     if FLAGS.input_files:
@@ -209,12 +224,14 @@ def main(argv):
     if FLAGS.tfrecord_files:
       FLAGS.tfrecord_files = data.expand_input_files(FLAGS.tfrecord_files)
     config = _model_config(tokenizer)
-    strategy = training.get_strategy(FLAGS.strategy, FLAGS.tpu)
   except ValueError as e:
     raise app.UsageError(str(e))
-  _check_resume(model_dir, config)
-  (model_dir / "vocab.txt").write_text(
-      "".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
+  # Only the chief of a multi-worker cluster writes into model_dir.
+  chief = training.is_chief(strategy)
+  _check_resume(model_dir, config, write=chief)
+  if chief:
+    (model_dir / "vocab.txt").write_text(
+        "".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
 
   if FLAGS.mixed_precision != "none":
     keras.mixed_precision.set_global_policy(
@@ -243,11 +260,17 @@ def main(argv):
   def dataset_fn(context):
     batch_size = context.get_per_replica_batch_size(FLAGS.train_batch_size)
     if FLAGS.tfrecord_files:
-      files = tf.data.Dataset.from_tensor_slices(FLAGS.tfrecord_files).shard(
-          context.num_input_pipelines, context.input_pipeline_id)
+      # Each input pipeline reads its share of the files, or of the
+      # records when there are fewer files than pipelines.
+      files, shard = FLAGS.tfrecord_files, None
+      pipelines, index = context.num_input_pipelines, context.input_pipeline_id
+      if len(files) >= pipelines:
+        files = files[index::pipelines]
+      else:
+        shard = (pipelines, index)
       return data.read_pretraining_tfrecords(
-          list(files.as_numpy_iterator()), FLAGS.max_seq_length,
-          FLAGS.max_predictions_per_seq, batch_size=batch_size).repeat()
+          files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
+          batch_size=batch_size, shard=shard).repeat()
     documents = _text_documents(FLAGS.input_files, context)
     return _features(tokenizer, documents, batch_size, passes=None,
                      seed=FLAGS.seed + context.input_pipeline_id, shuffle=True)
@@ -268,9 +291,22 @@ def main(argv):
       raise
     raise app.UsageError("The corpus holds a single document and NSP needs "
                          "two; add documents or use --nonext_sentence.")
+  except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as e:
+    if FLAGS.strategy != "multi_worker":
+      raise
+    latest = tf.train.latest_checkpoint(str(model_dir))
+    lines = [line.strip() for line in e.message.splitlines() if line.strip()]
+    reason = next((line for line in lines if "unhealthy" in line or
+                   "time" in line.lower()), lines[-1] if lines else "")
+    raise SystemExit(
+        f"FATAL: a worker of the cluster stopped answering ({reason}). Start "
+        "every worker again with the same command: training resumes from "
+        f"{latest or 'the first step'}.")
 
   results = _evaluate(model, tokenizer, strategy)
   results["steps"] = FLAGS.num_train_steps
+  if not chief:
+    return
   (model_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
   model.save_pretrained(str(model_dir / "pretrained"))
   print(json.dumps(results, indent=2))

@@ -91,7 +91,8 @@ def _check_first_record(path, spec):
 
 
 def read_pretraining_tfrecords(input_files, max_seq_length,
-                               max_predictions_per_seq, batch_size=None):
+                               max_predictions_per_seq, batch_size=None,
+                               shard=None):
   """Reads Google-format pre-training TFRecords as Model Garden features.
 
   Args:
@@ -100,6 +101,8 @@ def read_pretraining_tfrecords(input_files, max_seq_length,
       with; a mismatch fails at once, naming the file, feature and lengths.
     batch_size: if set, batch (with `drop_remainder`, static shapes) before
       parsing, which is faster.
+    shard: `(num_shards, index)`: keep every num_shards-th record from
+      `index` (input pipelines with fewer files than pipelines).
 
   Returns:
     `tf.data.Dataset` of dicts: `input_word_ids`, `input_mask`,
@@ -113,6 +116,8 @@ def read_pretraining_tfrecords(input_files, max_seq_length,
   spec = _feature_spec(max_seq_length, max_predictions_per_seq)
   _check_first_record(input_files[0], spec)
   dataset = tf.data.TFRecordDataset(input_files)
+  if shard:
+    dataset = dataset.shard(*shard)
   if batch_size:
     dataset = dataset.batch(batch_size, drop_remainder=True)
 

@@ -1,6 +1,9 @@
 """Training: BERT's optimizers and schedule, a resumable pre-training loop."""
 
-from keras_bert_lab.training.distribution import STRATEGIES, get_strategy
-from keras_bert_lab.training.loop import evaluate, pretraining_loss, train
+from keras_bert_lab.training.distribution import (STRATEGIES,
+                                                   check_global_batch,
+                                                   get_strategy, split_cpu)
+from keras_bert_lab.training.loop import (evaluate, is_chief, pretraining_loss,
+                                         train)
 from keras_bert_lab.training.optimization import (WarmupLinearDecay,
                                                   create_optimizer)

@@ -106,6 +106,42 @@ def _ratios(sums):
   return metrics
 
 
+def is_chief(strategy):
+  """Whether this process writes checkpoints and summaries.
+
+  Args:
+    strategy: a `tf.distribute.Strategy`.
+
+  Returns:
+    True on a single machine, and on the chief of a multi-worker cluster
+    (the `chief` task, or worker 0 when there is none).
+
+  Example:
+    >>> is_chief(tf.distribute.get_strategy())
+    True
+  """
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  if resolver.task_type == "chief":
+    return True
+  return (resolver.task_type == "worker" and resolver.task_id == 0 and
+          "chief" not in resolver.cluster_spec().as_dict())
+
+
+def _task_id(strategy):
+  resolver = getattr(strategy, "cluster_resolver", None)
+  return resolver.task_id if resolver is not None else 0
+
+
+def _reduce_sum(strategy, stats):
+  """Sums per-replica stats over replicas, tensor by tensor (a nested
+  structure in one `reduce` fails under MultiWorkerMirroredStrategy)."""
+  return tf.nest.map_structure(
+      lambda v: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None),
+      stats)
+
+
 def _add(a, b):
   return tf.nest.map_structure(lambda x, y: x + y, a, b)
 
@@ -177,13 +213,17 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
                    "continues from the saved step but restarts the data "
                    "stream (not an exact resume).", type(strategy).__name__)
   checkpoint = tf.train.Checkpoint(**state)
+  # Every worker saves (a save may need all of them), but only the chief
+  # into model_dir; the others write a scratch folder and delete it.
+  chief = is_chief(strategy)
+  scratch = os.path.join(model_dir, f".worker_{_task_id(strategy)}")
   manager = tf.train.CheckpointManager(
-      checkpoint, model_dir, max_to_keep=max_checkpoints_to_keep,
-      step_counter=step)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    logger.info("Resumed from %s at step %d.", manager.latest_checkpoint,
-                int(step))
+      checkpoint, model_dir if chief else scratch,
+      max_to_keep=max_checkpoints_to_keep, step_counter=step)
+  latest = tf.train.latest_checkpoint(model_dir)
+  if latest:
+    checkpoint.restore(latest).assert_existing_objects_matched()
+    logger.info("Resumed from %s at step %d.", latest, int(step.numpy()))
 
   def forward_backward(features):
     inputs = {name: features[name] for name in PRETRAINER_INPUTS}
@@ -196,10 +236,10 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
   def replica_step(features):
     grads, stats = forward_backward(features)
     stats["learning_rate"] = (tf.cast(optimizer.learning_rate, tf.float32),
-                              1.0)
+                              tf.constant(1.0))
     optimizer.apply(grads, model.trainable_variables)
     stats["examples"] = (tf.cast(tf.shape(features["input_word_ids"])[0],
-                                 tf.float32), 0.0)
+                                 tf.float32), tf.constant(0.0))
     return stats
 
   if jit_compile and strategy.num_replicas_in_sync == 1:
@@ -212,7 +252,7 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
 
   def one_step(iterator):
     stats = strategy.run(replica_step, args=(next(iterator),))
-    return strategy.reduce(tf.distribute.ReduceOp.SUM, stats, axis=None)
+    return _reduce_sum(strategy, stats)
 
   @tf.function
   def train_steps(iterator, num_steps):
@@ -222,8 +262,9 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     step.assign_add(tf.cast(num_steps, tf.int64))
     return totals
 
-  writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-  current = int(step)
+  writer = (tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+            if chief else tf.summary.create_noop_writer())
+  current = int(step.numpy())
   metrics, window, window_steps, window_start = {}, None, 0, time.time()
   while current < num_train_steps:
     num_steps = min(steps_per_execution, num_train_steps - current,
@@ -239,6 +280,8 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
       window, window_steps, window_start = None, 0, time.time()
     if current % checkpoint_every == 0 or current == num_train_steps:
       manager.save(checkpoint_number=current)
+      if not chief:
+        tf.io.gfile.rmtree(scratch)
   writer.flush()
   return metrics
 
@@ -286,7 +329,7 @@ def evaluate(model, dataset, strategy=None, loss_fn=pretraining_loss):
   @tf.function
   def eval_step(features):
     stats = strategy.run(replica_step, args=(features,))
-    return strategy.reduce(tf.distribute.ReduceOp.SUM, stats, axis=None)
+    return _reduce_sum(strategy, stats)
 
   totals = None
   for features in strategy.experimental_distribute_dataset(dataset):
