@@ -121,6 +121,10 @@ flags.DEFINE_enum("strategy", "auto",
                   ["auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU address (--strategy=tpu).")
+flags.DEFINE_list("bucket_boundaries", [], "Sequence-length bucketing for "
+                  "training: each batch padded only to the smallest of these "
+                  "lengths (and max_seq_length) that fits its examples, e.g. "
+                  "32,64,96. Empty: every batch padded to max_seq_length.")
 flags.DEFINE_integer("num_cpu_devices", 1, "Split the CPU into this many "
                      "logical devices (MirroredStrategy replicas without "
                      "accelerators: tests, dry runs).", lower_bound=1)
@@ -766,6 +770,12 @@ def main(argv):
     training.split_cpu(FLAGS.num_cpu_devices)   # before any TF op
     strategy = training.get_strategy(FLAGS.strategy, FLAGS.tpu)
     training.check_global_batch(FLAGS.train_batch_size, strategy)
+    if FLAGS.bucket_boundaries:
+      if FLAGS.task not in ("classification", "regression"):
+        raise ValueError("--bucket_boundaries applies to classification and "
+                         f"regression, not --task={FLAGS.task}; drop it.")
+      from keras_bert_lab.data import bucket_boundaries
+      bucket_boundaries(FLAGS.bucket_boundaries, FLAGS.max_seq_length or 512)
   except ValueError as e:
     _fail(str(e))
   keras.utils.set_random_seed(FLAGS.seed)
@@ -816,7 +826,12 @@ def main(argv):
                   steps_per_execution=FLAGS.steps_per_execution)
 
   train = task_data.dataset(task_data.train, tokenizer,
-                            FLAGS.train_batch_size, shuffle=True).repeat()
+                            FLAGS.train_batch_size, shuffle=True)
+  if FLAGS.bucket_boundaries:
+    from keras_bert_lab.data import bucket_by_length
+    train = bucket_by_length(train.unbatch(), FLAGS.train_batch_size,
+                             FLAGS.bucket_boundaries, drop_remainder=False)
+  train = train.repeat()
   callbacks = [
       # double_checkpoint: a run killed while writing a backup resumes from
       # the one before.

@@ -99,6 +99,10 @@ flags.DEFINE_enum("strategy", "auto",
                   ["auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU address (--strategy=tpu).")
+flags.DEFINE_list("bucket_boundaries", [], "Sequence-length bucketing for "
+                  "training: each batch padded only to the smallest of these "
+                  "lengths (and max_seq_length) that fits its examples, e.g. "
+                  "32,64,96. Empty: every batch padded to max_seq_length.")
 flags.DEFINE_integer("num_cpu_devices", 1, "Split the CPU into this many "
                      "logical devices (MirroredStrategy replicas without "
                      "accelerators: tests, dry runs).", lower_bound=1)
@@ -215,6 +219,7 @@ def main(argv):
     strategy = training.get_strategy(FLAGS.strategy, FLAGS.tpu,
                                      FLAGS.connect_timeout)
     training.check_global_batch(FLAGS.train_batch_size, strategy)
+    data.bucket_boundaries(FLAGS.bucket_boundaries, FLAGS.max_seq_length)
     tokenizer = text.BertTokenizer(FLAGS.vocab_file,
                                    lower_case=FLAGS.lower_case)
     if FLAGS.input_files:
@@ -242,6 +247,10 @@ def main(argv):
     tf.config.experimental.enable_op_determinism()
   warmup = (FLAGS.num_warmup_steps if FLAGS.num_warmup_steps is not None
             else FLAGS.num_train_steps // 100)
+  if not 0 <= warmup < FLAGS.num_train_steps:
+    raise app.UsageError(
+        f"--num_warmup_steps={warmup} must be smaller than "
+        f"--num_train_steps={FLAGS.num_train_steps}; lower it.")
   with strategy.scope():
     if FLAGS.init_checkpoint:
       model = models.BertPretrainer.from_pretrained(
@@ -268,12 +277,18 @@ def main(argv):
         files = files[index::pipelines]
       else:
         shard = (pipelines, index)
-      return data.read_pretraining_tfrecords(
+      batches = data.read_pretraining_tfrecords(
           files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
           batch_size=batch_size, shard=shard).repeat()
-    documents = _text_documents(FLAGS.input_files, context)
-    return _features(tokenizer, documents, batch_size, passes=None,
-                     seed=FLAGS.seed + context.input_pipeline_id, shuffle=True)
+    else:
+      documents = _text_documents(FLAGS.input_files, context)
+      batches = _features(tokenizer, documents, batch_size, passes=None,
+                          seed=FLAGS.seed + context.input_pipeline_id,
+                          shuffle=True)
+    if FLAGS.bucket_boundaries:
+      batches = data.bucket_by_length(batches.unbatch(), batch_size,
+                                      FLAGS.bucket_boundaries)
+    return batches
 
   logging.info("Pre-training %s (%d parameters) for %d steps, global batch "
                "%d, %d replica(s).", FLAGS.model_size, model.count_params(),

@@ -1,5 +1,7 @@
 """tf.data pipelines: corpora, pre-training features, task features."""
 
+from keras_bert_lab.data.bucketing import (bucket_boundaries,
+                                           bucket_by_length, padding_share)
 from keras_bert_lab.data.corpus import (expand_input_files, read_documents,
                                         split_into_sentences, text_lines,
                                         tfds_documents)

@@ -422,6 +422,9 @@ def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
     features.update(masker(features["input_word_ids"],
                            seed=tf.stack([tf.cast(seed, tf.int64), index])))
     features["next_sentence_labels"] = batch["next_sentence_labels"]
+    if drop_remainder:   # a static batch dimension, as TPUs need
+      features = {k: tf.ensure_shape(v, [batch_size] + v.shape[1:].as_list())
+                  for k, v in features.items()}
     return features
 
   batches = instances.ragged_batch(batch_size, drop_remainder=drop_remainder)
