@@ -160,9 +160,9 @@ def test_mirrored_finetuning_matches_one_device(data_dir, tmp_path):
   expected = _scalars(tmp_path / "one" / "logs" / "train", "loss")
   actual = _scalars(tmp_path / "two" / "logs" / "train", "loss")
   assert len(expected) > 3 and sorted(actual) == sorted(expected)
-  # Keras' distributed input gives the replicas the epoch's examples in
-  # another order than one device sees them (the first batch and the epoch
-  # agree, the batches between do not): compare the epoch's mean loss.
+  # Keras' distributed input rebuilds the dataset where TensorFlow's global
+  # seed is unset, so `shuffle(seed=...)` gives the epoch's examples in
+  # another order than on one device: compare the epoch's mean loss.
   last = max(expected)
   np.testing.assert_allclose(actual[last], expected[last],
                              rtol=FINETUNE_RTOL)
