@@ -42,8 +42,12 @@ import warnings
 
 from absl import app, flags, logging
 
+from keras_bert_lab.training import cli_flags
+
 TASKS = ("classification", "regression", "tagging", "squad",
          "multiple_choice")
+
+SHUFFLE_BUFFER = 10000   # training examples permuted together
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", None, list(TASKS), "The task.")
@@ -117,17 +121,8 @@ flags.DEFINE_bool("jit_compile", False, "Compile training and prediction "
                   "with XLA.")
 flags.DEFINE_integer("steps_per_execution", 1, "Steps per tf.function call.",
                      lower_bound=1)
-flags.DEFINE_enum("strategy", "auto",
-                  ["auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu"],
-                  "tf.distribute strategy.")
-flags.DEFINE_string("tpu", None, "TPU address (--strategy=tpu).")
-flags.DEFINE_list("bucket_boundaries", [], "Sequence-length bucketing for "
-                  "training: each batch padded only to the smallest of these "
-                  "lengths (and max_seq_length) that fits its examples, e.g. "
-                  "32,64,96. Empty: every batch padded to max_seq_length.")
-flags.DEFINE_integer("num_cpu_devices", 1, "Split the CPU into this many "
-                     "logical devices (MirroredStrategy replicas without "
-                     "accelerators: tests, dry runs).", lower_bound=1)
+cli_flags.define_distribution_flags()
+flags.adopt_module_key_flags(cli_flags)   # listed in --help
 flags.DEFINE_integer("seed", 42, "Seed for the dev split, shuffling, head "
                      "initialisation and dropout.")
 flags.DEFINE_integer("log_every", 50, "Steps between progress log lines.",
@@ -191,7 +186,13 @@ def _first_location(batch, i):
 
 
 class _Data:
-  """The training, evaluation and prediction data of one task."""
+  """The training, evaluation and prediction data of one task.
+
+  Subclasses' `dataset(examples, tokenizer, batch_size, passes=1)` gives
+  model inputs: one pass in file order (evaluation, prediction), or with
+  `passes=None` the training stream: passes forever, each shuffled in an
+  order drawn from --seed alone (`shuffle_passes`), in full batches.
+  """
 
   labels = None
   eval_name = None
@@ -332,11 +333,12 @@ class _ClassificationData(_Data):
             "label_column": FLAGS.label_column,
             "pair": self.pair, "truncation": "longest_first"}
 
-  def dataset(self, examples, tokenizer, batch_size, shuffle=False):
+  def dataset(self, examples, tokenizer, batch_size, passes=1):
     return self.module.classification_dataset(
         examples, tokenizer, self.labels, seq_length=FLAGS.max_seq_length,
-        batch_size=batch_size, shuffle=shuffle, seed=FLAGS.seed,
-        regression=self.regression)
+        batch_size=batch_size, shuffle=passes is None, seed=FLAGS.seed,
+        regression=self.regression, passes=passes,
+        drop_remainder=passes is None, shuffle_buffer_size=SHUFFLE_BUFFER)
 
   def evaluate(self, model, tokenizer):
     from keras_bert_lab import metrics
@@ -452,10 +454,12 @@ class _TaggingData(_Data):
     return {"max_seq_length": FLAGS.max_seq_length, "empty_words": "unk",
             "first_wordpiece_labels": True}
 
-  def dataset(self, sentences, tokenizer, batch_size, shuffle=False):
+  def dataset(self, sentences, tokenizer, batch_size, passes=1):
     return self.module.tagging_dataset(
         sentences, tokenizer, self.labels, seq_length=FLAGS.max_seq_length,
-        batch_size=batch_size, shuffle=shuffle, seed=FLAGS.seed)
+        batch_size=batch_size, shuffle=passes is None, seed=FLAGS.seed,
+        passes=passes, drop_remainder=passes is None,
+        shuffle_buffer_size=SHUFFLE_BUFFER)
 
   def _predict_tags(self, model, tokenizer, sentences):
     """Per-sentence words and predicted tags (O past the length cut)."""
@@ -552,14 +556,15 @@ class _MultipleChoiceData(_Data):
             "context_column": self.module.SWAG_CONTEXT_COLUMN,
             "start_column": self.module.SWAG_START_COLUMN}
 
-  def dataset(self, examples, tokenizer, batch_size, shuffle=False,
+  def dataset(self, examples, tokenizer, batch_size, passes=1,
               with_labels=True):
-    if shuffle:
-      examples = examples.shuffle(10000, seed=FLAGS.seed,
-                                  reshuffle_each_iteration=True)
+    from keras_bert_lab.data.shuffling import shuffle_passes
+    examples = shuffle_passes(examples, SHUFFLE_BUFFER if passes is None
+                              else 0, FLAGS.seed, passes=passes)
     return self.module.featurize(
         examples, tokenizer, FLAGS.max_seq_length, batch_size,
-        num_choices=self.num_choices, with_labels=with_labels)
+        num_choices=self.num_choices, with_labels=with_labels,
+        drop_remainder=passes is None)
 
   def evaluate(self, model, tokenizer):
     from keras_bert_lab import metrics
@@ -768,12 +773,10 @@ def main(argv):
   model_dir.mkdir(parents=True, exist_ok=True)
   try:
     training.split_cpu(FLAGS.num_cpu_devices)   # before any TF op
-    strategy = training.get_strategy(FLAGS.strategy, FLAGS.tpu)
+    strategy = training.get_strategy(FLAGS.strategy, FLAGS.tpu,
+                                     FLAGS.connect_timeout)
     training.check_global_batch(FLAGS.train_batch_size, strategy)
     if FLAGS.bucket_boundaries:
-      if FLAGS.task not in ("classification", "regression"):
-        raise ValueError("--bucket_boundaries applies to classification and "
-                         f"regression, not --task={FLAGS.task}; drop it.")
       from keras_bert_lab.data import bucket_boundaries
       bucket_boundaries(FLAGS.bucket_boundaries, FLAGS.max_seq_length or 512)
   except ValueError as e:
@@ -826,12 +829,11 @@ def main(argv):
                   steps_per_execution=FLAGS.steps_per_execution)
 
   train = task_data.dataset(task_data.train, tokenizer,
-                            FLAGS.train_batch_size, shuffle=True)
+                            FLAGS.train_batch_size, passes=None)
   if FLAGS.bucket_boundaries:
     from keras_bert_lab.data import bucket_by_length
     train = bucket_by_length(train.unbatch(), FLAGS.train_batch_size,
-                             FLAGS.bucket_boundaries, drop_remainder=False)
-  train = train.repeat()
+                             FLAGS.bucket_boundaries, drop_remainder=True)
   callbacks = [
       # double_checkpoint: a run killed while writing a backup resumes from
       # the one before.
@@ -970,12 +972,13 @@ class _SquadData(_Data):
             "null_score_diff_threshold": FLAGS.null_score_diff_threshold,
             "version_2_with_negative": self.version_2}
 
-  def dataset(self, examples, tokenizer, batch_size, shuffle=False):
-    windows = self._windows(examples, tokenizer, True)
-    if shuffle:
-      windows = windows.shuffle(10000, seed=FLAGS.seed,
-                                reshuffle_each_iteration=True)
-    return windows.map(self.module.fit_inputs).batch(batch_size).prefetch(2)
+  def dataset(self, examples, tokenizer, batch_size, passes=1):
+    from keras_bert_lab.data.shuffling import shuffle_passes
+    windows = shuffle_passes(self._windows(examples, tokenizer, True),
+                             SHUFFLE_BUFFER if passes is None else 0,
+                             FLAGS.seed, passes=passes)
+    return windows.map(self.module.fit_inputs).batch(
+        batch_size, drop_remainder=passes is None).prefetch(2)
 
   def _answers(self, model, tokenizer, examples):
     """`(predictions, nbest, null_odds)` of the original's JSON files."""

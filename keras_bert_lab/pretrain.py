@@ -20,6 +20,8 @@ import pathlib
 
 from absl import app, flags, logging
 
+from keras_bert_lab.training import cli_flags
+
 RESOURCES = pathlib.Path(__file__).resolve().parent / "resources"
 
 FLAGS = flags.FLAGS
@@ -95,21 +97,8 @@ flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA "
                   "(forward, backward and, on one replica, the optimizer "
                   "update).")
 # Distribution and output.
-flags.DEFINE_enum("strategy", "auto",
-                  ["auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu"],
-                  "tf.distribute strategy.")
-flags.DEFINE_string("tpu", None, "TPU address (--strategy=tpu).")
-flags.DEFINE_list("bucket_boundaries", [], "Sequence-length bucketing for "
-                  "training: each batch padded only to the smallest of these "
-                  "lengths (and max_seq_length) that fits its examples, e.g. "
-                  "32,64,96. Empty: every batch padded to max_seq_length.")
-flags.DEFINE_integer("num_cpu_devices", 1, "Split the CPU into this many "
-                     "logical devices (MirroredStrategy replicas without "
-                     "accelerators: tests, dry runs).", lower_bound=1)
-flags.DEFINE_integer("connect_timeout", 120, "Seconds to wait for a "
-                     "--tpu address or the other workers (TF_CONFIG) to "
-                     "answer, and for a collective step before a dead "
-                     "worker fails the run.", lower_bound=1)
+cli_flags.define_distribution_flags()
+flags.adopt_module_key_flags(cli_flags)   # listed in --help
 flags.DEFINE_string("model_dir", None, "Output folder; rerun to resume.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", 5, "Checkpoints kept.")

@@ -34,6 +34,8 @@ TINY = ["--max_seq_length=32", "--num_train_epochs=1",
 SQUAD_TINY = ["--max_seq_length=48", "--doc_stride=16",
               "--max_query_length=16", "--num_train_epochs=1",
               "--train_batch_size=8", "--eval_batch_size=16"]
+# Length-bucketed training batches, on every task but the main run.
+BUCKETS = ["--bucket_boundaries=8,16"]
 
 # Calls finetune.main once per command line, as `app.run(main)` does, and
 # records the outcome of each.
@@ -165,18 +167,18 @@ def runs(tmp_path_factory, reviews):
                       f"--train_file={files['scores']}",
                       f"--predict_file={files['scores']}",
                       "--text_column=sentence",
-                      "--label_column=similarity", *TINY]),
+                      "--label_column=similarity", *TINY, *BUCKETS]),
       ("tagging", ["--task=tagging", ckpt, f"--model_dir={out['tagging']}",
                    f"--train_file={files['ner_train']}",
                    f"--eval_file={files['ner_dev']}",
-                   f"--predict_file={files['ner_dev']}", *TINY]),
+                   f"--predict_file={files['ner_dev']}", *TINY, *BUCKETS]),
       ("multiple_choice", ["--task=multiple_choice", ckpt,
                            f"--model_dir={out['multiple_choice']}",
                            f"--train_file={SWAG}", f"--eval_file={SWAG}",
-                           f"--predict_file={SWAG}", *TINY]),
+                           f"--predict_file={SWAG}", *TINY, *BUCKETS]),
       ("squad_v2", ["--task=squad", ckpt, f"--model_dir={out['squad_v2']}",
                     f"--train_file={SQUAD_V2}", f"--eval_file={SQUAD_V2}",
-                    f"--predict_file={SQUAD_V2}", *SQUAD_TINY]),
+                    f"--predict_file={SQUAD_V2}", *SQUAD_TINY, *BUCKETS]),
       # Bad input: each must stop with a UsageError before training.
       ("label_not_in_list", ["--task=classification", ckpt,
                              f"--model_dir={tmp / 'x1'}",
@@ -484,7 +486,6 @@ def test_flag_errors_before_tensorflow(tmp_path, flags, fragments):
   assert "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_backup(tmp_path, reviews):
   import signal

@@ -52,9 +52,12 @@ def bucket_by_length(dataset, batch_size, boundaries, drop_remainder=True):
 
   Args:
     dataset: unbatched examples: a dict with `input_word_ids`, `input_mask`,
-      `input_type_ids` of static shape [seq_length] (and any other
-      features, e.g. `masked_lm_*`), or a `(features, labels)` tuple whose
-      labels have no sequence dimension.
+      `input_type_ids` whose last dimension is a static `seq_length` (and
+      any other features, e.g. `masked_lm_*`), or a tuple `(features,
+      labels, ...)`: labels or weights with a last dimension of
+      `seq_length` (token tagging) are cut with the features. Multiple
+      choice's [choices, seq_length] features are cut to their longest
+      choice.
     batch_size: examples per batch.
     boundaries: bucket lengths, e.g. `[32, 64, 96]` (`seq_length` is always
       the last bucket; boundaries >= it are ignored).
@@ -62,9 +65,9 @@ def bucket_by_length(dataset, batch_size, boundaries, drop_remainder=True):
       size, as TPUs need).
 
   Returns:
-    `tf.data.Dataset` of batches whose three sequence features are
-    [batch, bucket length] (the smallest bucket >= every example's length;
-    `input_mask` sums give the lengths), other features as before.
+    `tf.data.Dataset` of batches whose sequence parts are [batch, ...,
+    bucket length] (the smallest bucket >= every example's length;
+    `input_mask` sums give the lengths), zero-padded, other parts as before.
 
   Example:
     >>> ds = bucket_by_length(examples, 32, [32, 64, 96])
@@ -75,19 +78,27 @@ def bucket_by_length(dataset, batch_size, boundaries, drop_remainder=True):
   seq_length = features_spec["input_mask"].shape[-1]
   if seq_length is None:
     raise ValueError("bucket_by_length needs examples packed to a static "
-                     "length (input_mask [seq_length]).")
+                     "length (input_mask [..., seq_length]).")
   buckets = bucket_boundaries(boundaries, seq_length)
+
+  def cut_tokens(part, length):
+    per_token = part.shape.rank and part.shape[-1] == seq_length
+    return part[..., :length] if per_token else part
 
   # tf.data passes a tuple element's parts as separate arguments.
   def cut(*element):
     features = dict(element[0])
-    length = tf.reduce_sum(tf.cast(features["input_mask"], tf.int32))
+    length = tf.reduce_max(tf.reduce_sum(
+        tf.cast(features["input_mask"], tf.int32), axis=-1))
     for key in FEATURES:
-      features[key] = features[key][:length]
-    return features if len(element) == 1 else (features,) + element[1:]
+      features[key] = features[key][..., :length]
+    if len(element) == 1:
+      return features
+    return (features,) + tf.nest.map_structure(
+        lambda part: cut_tokens(part, length), element[1:])
 
   def length_of(*element):
-    return tf.shape(element[0]["input_mask"])[0]
+    return tf.shape(element[0]["input_mask"])[-1]
 
   # tf.data buckets are [lower, upper) and pad to upper - 1: ours are
   # inclusive lengths, so each upper bound is a bucket length + 1.

@@ -108,8 +108,8 @@ def _non_empty(lines):
   return tf.ragged.boolean_mask(lines, tf.strings.length(lines) > 0)
 
 
-def _file_documents(path, document_per_line, split_sentences):
-  """The documents of one file: ragged `tf.string` [docs, (sentences)]."""
+def _file_documents(path, document_per_line):
+  """The documents of one file: ragged `tf.string` [docs, (lines)]."""
   contents = tf.io.read_file(path)
   contents = tf.cond(
       tf.strings.regex_full_match(path, r".*\.gz"),
@@ -122,10 +122,12 @@ def _file_documents(path, document_per_line, split_sentences):
         tf.strings.regex_replace(contents, r"\n[ \t]*\n\s*", _PLACEHOLDER),
         _PLACEHOLDER)
   lines = _non_empty(tf.strings.split(documents, "\n"))
-  if split_sentences:
-    sentences = split_into_sentences(lines.flat_values)
-    lines = lines.with_flat_values(sentences).merge_dims(1, 2)
   return tf.ragged.boolean_mask(lines, lines.row_lengths() > 0)
+
+
+def _sentences_of(lines):
+  """A document's non-empty lines, split into its sentences (a vector)."""
+  return split_into_sentences(lines).flat_values
 
 
 def read_documents(input_files, document_per_line=False, split_sentences=True,
@@ -158,10 +160,12 @@ def read_documents(input_files, document_per_line=False, split_sentences=True,
     dataset = dataset.shuffle(len(files), seed=seed)
   dataset = dataset.interleave(
       lambda path: tf.data.Dataset.from_tensor_slices(
-          _file_documents(path, document_per_line, split_sentences)),
+          _file_documents(path, document_per_line)),
       cycle_length=min(len(files), 16) if shuffle else 1)
   if shuffle:
     dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+  if split_sentences:  # Per document, so that it runs on every core.
+    dataset = dataset.map(_sentences_of, num_parallel_calls=tf.data.AUTOTUNE)
   return dataset
 
 
@@ -199,8 +203,6 @@ def tfds_documents(name, text_key="text", split="train", split_sentences=True,
   def to_document(example):
     lines = _non_empty(tf.strings.split(
         tf.strings.regex_replace(example[text_key], "\r\n?", "\n"), "\n"))
-    if split_sentences:
-      lines = split_into_sentences(lines).flat_values
-    return lines
+    return _sentences_of(lines) if split_sentences else lines
 
   return dataset.map(to_document).filter(lambda doc: tf.size(doc) > 0)

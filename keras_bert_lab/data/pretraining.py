@@ -12,17 +12,15 @@ NSP data step. None picks a random document from a stream.
 
 Differences from the original, forced by streaming (all else is its rules):
   * The original draws the random document uniformly over the whole corpus
-    (10 tries to avoid the current one). Here each document is zipped with a
-    pool of `random_document_pool` (K) consecutive documents of a shuffled,
-    repeated copy of the stream (shuffle buffer `random_document_buffer`;
-    a new pool every K documents); the random document is uniform over the
-    pool entries whose index (the position in `documents`) differs from the
-    current one, so it always differs. Since every epoch of the copy holds
-    each document once, any 3 consecutive entries hold 2 different
-    documents whenever the corpus has 2; a pool with none raises "NSP needs
-    at least two documents". The copy iterates `documents` a second time:
-    put expensive steps (reading, tokenizing) before a `.cache()` or accept
-    running them twice.
+    (10 tries to avoid the current one). Here the stream is cut into blocks
+    of `random_document_pool` (K) consecutive documents, and a document's
+    candidates are the documents of its block and of the block before (so
+    the stream is read once); the random document is uniform over the
+    candidates whose index (the position in `documents`) differs from the
+    current one, so it always differs. `read_documents` shuffles documents,
+    so neighbours are random documents. With K >= 2 the candidates hold
+    another document whenever the corpus has 2; when none does, the corpus
+    has one document and "NSP needs at least two documents" is raised.
   * Randomness is stateless: every draw is seeded by `(seed, document
     occurrence, first sentence of the instance)`, so output depends on the
     seed only, not on threads.
@@ -43,7 +41,7 @@ import tensorflow as tf
 
 def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
                   next_sentence=True, seed=None, random_document_pool=8,
-                  random_document_buffer=1000, passes=1,
+                  passes=1,
                   cross_documents=True, document_separator=None):
   """Cuts tokenized documents into BERT pre-training instances.
 
@@ -75,10 +73,9 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
     short_seq_prob: probability of a shorter target length for a document.
     next_sentence: make NSP pairs (BERT) or single segments (RoBERTa).
     seed: int; the same seed gives the same instances. None: a random one.
-    random_document_pool: candidates offered to each document for its
-      random-next sentences (at least 3).
-    random_document_buffer: shuffle buffer of the stream the candidates
-      come from.
+    random_document_pool: block size K; a document's random-next
+      sentences come from the documents of its block and the block before
+      (at least 2).
     passes: passes over `documents` (None: forever), each with new draws;
       a random next sentence never comes from the same document, whichever
       pass it is in.
@@ -113,9 +110,9 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
                      "[CLS] A [SEP] B [SEP] with A and B non-empty; use >= 5.")
   if not 0 <= short_seq_prob <= 1:
     raise ValueError(f"short_seq_prob={short_seq_prob} must be in [0, 1].")
-  if next_sentence and random_document_pool < 3:
+  if next_sentence and random_document_pool < 2:
     raise ValueError(f"random_document_pool={random_document_pool} must be at "
-                     "least 3 to always hold a document other than the "
+                     "least 2 to always offer a document other than the "
                      "current one.")
   if seed is None:
     seed = random.SystemRandom().randrange(2**31)
@@ -132,16 +129,42 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
     return occurrences.map(
         lambda n, id_doc: _full_sentences(id_doc[1], max_seq_length - 2),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
-  # Candidate pools: blocks of a shuffled, repeated copy of the stream, each
-  # offered to `random_document_pool` documents in turn, so the copy reads
-  # one document per document.
-  pools = identified.shuffle(random_document_buffer, seed=seed).repeat().batch(
-      random_document_pool).flat_map(
-          lambda *pool: tf.data.Dataset.from_tensors(pool).repeat(
-              random_document_pool))
   make = _NspMaker(max_seq_length - 3, short_seq_prob, seed)
-  return tf.data.Dataset.zip(occurrences, pools).map(
+  return _with_candidates(occurrences, random_document_pool).map(
       make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+
+
+def _with_candidates(occurrences, block_size):
+  """Pairs each document with its random-next candidates, in one read.
+
+  Args:
+    occurrences: `Dataset` of `(occurrence, (document_id, doc))`.
+    block_size: documents per block.
+
+  Returns:
+    `Dataset` of `((occurrence, (document_id, doc)), (ids, docs))`: the
+    candidates are the documents of the element's block and of the block
+    before, `ids` int64 [n] and `docs` ragged [n, (sentences), (tokens)].
+  """
+  # `scan` cannot carry a RaggedTensor: the previous block travels as its
+  # ids, flat values and two row-splits vectors.
+  no_block = (tf.zeros([0], tf.int64), tf.zeros([0], tf.int32),
+              tf.zeros([1], tf.int64), tf.zeros([1], tf.int64))
+
+  def candidates(previous, block):
+    _, (ids, docs) = block
+    previous_docs = tf.RaggedTensor.from_nested_row_splits(
+        previous[1], previous[2:], validate=False)
+    pool = (tf.concat([previous[0], ids], 0),
+            tf.concat([previous_docs, docs], 0))
+    return (ids, docs.flat_values) + docs.nested_row_splits, (block, pool)
+
+  def each_document(block, pool):
+    return tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(block),
+                               tf.data.Dataset.from_tensors(pool).repeat())
+
+  return occurrences.batch(block_size).scan(no_block, candidates).flat_map(
+      each_document)
 
 
 def _drop_empty_sentences(doc):

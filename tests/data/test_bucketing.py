@@ -110,3 +110,43 @@ def test_bad_boundaries_name_the_flag():
     with pytest.raises(ValueError, match="--bucket_boundaries=.*positive "
                        "integer"):
       bucket_boundaries(bad, 128)
+
+
+def test_tagging_and_multiple_choice_cut_their_token_parts(data_dir):
+  """Tagging's per-token labels and weights are cut with the features;
+  multiple choice's [choices, seq] features are cut to the longest choice.
+  Nothing is lost: every real token's label and weight survive."""
+  from keras_bert_lab.data.tasks import multiple_choice, tagging
+  tokenizer = BertTokenizer(VOCAB, lower_case=True)
+  sentences = tagging.read_tagging_file(
+      str(data_dir / "labeled/zh/peoples_daily_ner_train.bio")).take(64)
+  tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+  padded = tagging.tagging_dataset(sentences, tokenizer, tags, seq_length=SEQ,
+                                   batch_size=16)
+  bucketed = bucket_by_length(padded.unbatch(), 16, BOUNDS,
+                              drop_remainder=False)
+
+  def token_labels(batches):
+    seen = collections.Counter()
+    for features, labels, weights in batches:
+      assert labels.shape == weights.shape == features["input_mask"].shape
+      for ids, mask, label, weight in zip(
+          *(x.numpy() for x in (features["input_word_ids"],
+                                features["input_mask"], labels, weights))):
+        n = mask.sum()
+        assert not weight[n:].any()
+        seen[(tuple(ids[:n]), tuple(label[:n]), tuple(weight[:n]))] += 1
+    return seen
+
+  assert token_labels(bucketed) == token_labels(padded)
+  assert padding_share(bucketed)[0] < padding_share(padded)[0]
+
+  swag = multiple_choice.featurize(multiple_choice.read_swag_csv(
+      str(ROOT / "tests/data/tasks/fixtures/swag_sample.csv")), tokenizer,
+      SEQ, batch_size=4)
+  for features, labels in bucket_by_length(swag.unbatch(), 4, BOUNDS,
+                                           drop_remainder=False):
+    width = features["input_mask"].shape[-1]
+    assert features["input_word_ids"].shape[1:] == (4, width)
+    longest = features["input_mask"].numpy().sum(-1).max()
+    assert width == min(b for b in BOUNDS + [SEQ] if b >= longest)

@@ -220,6 +220,20 @@ def test_single_sentence_documents_get_random_next():
   assert all(label == 1 and doc_of(a[0]) != doc_of(b[0]) for a, b, label in got)
 
 
+def test_random_next_comes_from_the_block_or_the_one_before():
+  """Candidates: the documents of a document's block of
+  `random_document_pool` and of the block before; a last block of one
+  document still finds another."""
+  corpus = make_corpus([[3]] * 25)  # one sentence each: always random next
+  got = run(corpus, max_seq_length=MAX_SEQ, seed=0, random_document_pool=4)
+  assert len(got) == 25
+  for a, b, _ in got:
+    doc, other = doc_of(a[0]), doc_of(b[0])
+    block = doc // 4
+    assert other != doc and max(block - 1, 0) * 4 <= other < (block + 1) * 4
+  assert len({doc_of(b[0]) for _, b, _ in got}) > 12
+
+
 def test_two_documents_always_take_the_other():
   corpus = random_corpus(num_docs=2, max_sentences=300, max_sentence_length=9)
   got = run(corpus, max_seq_length=MAX_SEQ, seed=2)

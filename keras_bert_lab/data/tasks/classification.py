@@ -46,6 +46,7 @@ from absl import logging
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from keras_bert_lab.data.shuffling import shuffle_passes
 from keras_bert_lab.text.packing import BertPacker
 
 FORMATS = ("csv", "tsv", "jsonl")
@@ -512,7 +513,7 @@ def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
                            batch_size=32, shuffle=False, seed=None,
                            regression=False, drop_remainder=False,
                            shuffle_buffer_size=10000,
-                           truncation="longest_first"):
+                           truncation="longest_first", passes=1):
   """Featurizes examples into `(features, labels)` batches for `model.fit`.
 
   Each batch is tokenized with `tokenizer` and packed as `[CLS] text [SEP]`
@@ -528,12 +529,17 @@ def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
       `regression`.
     seq_length: packed length.
     batch_size: examples per batch.
-    shuffle: shuffle the examples (before batching) each epoch.
+    shuffle: shuffle the examples (before batching), each pass in a new
+      order drawn from `seed` alone (`shuffle_passes`): the same on one
+      device or several replicas.
     seed: shuffle seed.
     regression: labels are numbers (float32 [batch]) instead of classes.
     drop_remainder: drop a last partial batch (needed by TPUs).
     shuffle_buffer_size: examples held by the shuffle buffer.
     truncation: `BertPacker` truncation for pairs.
+    passes: passes over the examples (None: forever, for `fit` with
+      `steps_per_epoch`; batches then run across passes). `fit(epochs=N)`
+      on one pass sees the same order every epoch.
 
   Returns:
     `tf.data.Dataset` of `(features, labels)`: features a dict of int32
@@ -563,9 +569,8 @@ def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
     table = label_table(labels)
     known = (" is not in the label list [" + ", ".join(map(str, labels)) +
              "]; fix the data or give the full list (--labels).")
-  if shuffle:
-    examples = examples.shuffle(shuffle_buffer_size, seed=seed,
-                                reshuffle_each_iteration=True)
+  examples = shuffle_passes(examples, shuffle_buffer_size if shuffle else 0,
+                            seed, passes=passes)
   batches = examples.batch(batch_size, drop_remainder=drop_remainder)
 
   def featurize(batch):

@@ -25,6 +25,7 @@ word-to-wordpiece alignment is ragged arithmetic around
 
 import tensorflow as tf
 
+from keras_bert_lab.data.shuffling import shuffle_passes
 from keras_bert_lab.text.packing import BertPacker
 
 EMPTY_WORDS = ("unk", "drop")
@@ -293,7 +294,7 @@ def word_level(values, word_index):
 def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
                     batch_size=32, shuffle=False, seed=None,
                     drop_remainder=False, shuffle_buffer_size=10000,
-                    empty_words="unk"):
+                    empty_words="unk", passes=1):
   """Featurizes sentences into `(features, labels, sample_weight)` batches.
 
   Args:
@@ -303,9 +304,11 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
     tokenizer: `keras_bert_lab.text.BertTokenizer`.
     tags: the tag list (index i is `tags[i]`; "O" should be index 0).
     seq_length, batch_size: as usual.
-    shuffle, seed, shuffle_buffer_size: shuffle sentences each epoch.
+    shuffle, seed, shuffle_buffer_size: shuffle sentences, each pass in a
+      new order drawn from `seed` alone (`shuffle_passes`).
     drop_remainder: drop a last partial batch.
     empty_words: see `align_words`.
+    passes: passes over the sentences (None: forever).
 
   Returns:
     `tf.data.Dataset` of `(features, labels, sample_weight)`: features the
@@ -325,9 +328,8 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
     table = tag_table(tags)
     known = (" is not in the tag list [" + ", ".join(map(str, tags)) +
              "]; fix the data or give the full list.")
-  if shuffle:
-    sentences = sentences.shuffle(shuffle_buffer_size, seed=seed,
-                                  reshuffle_each_iteration=True)
+  sentences = shuffle_passes(sentences, shuffle_buffer_size if shuffle else 0,
+                             seed, passes=passes)
   batches = sentences.ragged_batch(batch_size, drop_remainder=drop_remainder)
 
   def featurize(batch):
