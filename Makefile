@@ -27,13 +27,16 @@ install-test: $(VENV)/.installed-test
 quickstart: $(VENV)/.installed
 	$(BIN)/python -m keras_bert_lab.pretrain --flagfile=configs/quickstart.flags
 
-# The whole suite, slow tests included (as CI runs it).
+# The whole suite, slow tests included (as CI runs it), on two processes
+# (pytest-xdist; each test file stays in one, so module fixtures run once).
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
+
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q tests
+	$(PYTEST) tests
 
 # Everything but the tests marked slow.
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs
