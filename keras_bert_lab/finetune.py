@@ -834,20 +834,24 @@ def main(argv):
     from keras_bert_lab.data import bucket_by_length
     train = bucket_by_length(train.unbatch(), FLAGS.train_batch_size,
                              FLAGS.bucket_boundaries, drop_remainder=True)
-  callbacks = [
-      # double_checkpoint: a run killed while writing a backup resumes from
-      # the one before.
-      keras.callbacks.BackupAndRestore(str(model_dir / "backup"),
-                                       double_checkpoint=True),
-      _progress_logger(FLAGS.log_every, total_steps,
-                       model_dir / "logs" / "train"),
-  ]
-  backup = model_dir / "backup" / "training_metadata.json"
-  if backup.exists():
-    done = json.loads(backup.read_text()).get("epoch", 0)
+  # double_checkpoint: a run killed while writing a backup resumes from the
+  # one before. The backup is restored here already (`fit` restores it
+  # again), so that the training stream, the same on every run, skips the
+  # batches already trained on: the resumed run sees the same data.
+  backup = keras.callbacks.BackupAndRestore(str(model_dir / "backup"),
+                                            double_checkpoint=True)
+  backup.set_model(model)
+  with strategy.scope():
+    backup.on_train_begin()
+  done = int(model.optimizer.iterations.numpy())
+  if done:
     logging.info("Resuming from the backup in %s: %d of %d chunk(s) done "
-                 "(step %d).", backup.parent, done, epochs,
-                 done * steps_per_epoch)
+                 "(step %d); skipping the %d batches trained on.",
+                 model_dir / "backup", done // steps_per_epoch, epochs, done,
+                 done)
+    train = train.skip(done)
+  callbacks = [backup, _progress_logger(FLAGS.log_every, total_steps,
+                                        model_dir / "logs" / "train")]
   logging.info("Fine-tuning %s (%d parameters) from %s: %d steps (%d "
                "chunk(s) of %d, each ending in a backup), batch %d, warm-up %d, peak learning rate "
                "%g, %d replica(s).", type(model).__name__,

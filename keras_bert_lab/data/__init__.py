@@ -7,5 +7,6 @@ from keras_bert_lab.data.corpus import (expand_input_files, read_documents,
                                         tfds_documents)
 from keras_bert_lab.data.pretraining import nsp_instances, pretraining_dataset
 from keras_bert_lab.data.shuffling import shuffle_passes
+from keras_bert_lab.data.static_shapes import static_batches
 from keras_bert_lab.data.tfrecords import (read_pretraining_tfrecords,
                                            to_examples)

@@ -39,6 +39,9 @@ import random
 
 import tensorflow as tf
 
+from keras_bert_lab.data.static_shapes import static_batches
+
+
 def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
                   next_sentence=True, seed=None, random_document_pool=8,
                   passes=1,
@@ -445,12 +448,11 @@ def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
     features.update(masker(features["input_word_ids"],
                            seed=tf.stack([tf.cast(seed, tf.int64), index])))
     features["next_sentence_labels"] = batch["next_sentence_labels"]
-    if drop_remainder:   # a static batch dimension, as TPUs need
-      features = {k: tf.ensure_shape(v, [batch_size] + v.shape[1:].as_list())
-                  for k, v in features.items()}
     return features
 
   batches = instances.ragged_batch(batch_size, drop_remainder=drop_remainder)
-  return batches.enumerate().map(
-      featurize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-          tf.data.AUTOTUNE)
+  batches = batches.enumerate().map(featurize,
+                                    num_parallel_calls=tf.data.AUTOTUNE)
+  if drop_remainder:
+    batches = static_batches(batches, batch_size)
+  return batches.prefetch(tf.data.AUTOTUNE)

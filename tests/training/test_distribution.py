@@ -311,3 +311,39 @@ def test_tpu_ready_pipelines(pretraining_files):
       str(records.parent / "xla_run"), 4, steps_per_execution=2,
       log_every=4, checkpoint_every=4, jit_compile=True)
   assert np.isfinite(metrics["loss"])
+
+
+def test_tpu_ready_finetuning_streams(data_dir):
+  """`finetune`'s training streams (shuffled passes forever, whole batches)
+  reach the model with static int32 shapes, labels included."""
+  from keras_bert_lab.data.tasks import (classification, multiple_choice,
+                                         tagging)
+  from keras_bert_lab.text import BertTokenizer
+  tokenizer = BertTokenizer(str(VOCAB), lower_case=True)
+  reviews = classification.read_classification_file(
+      str(data_dir / "labeled/en/fine_foods_train.tsv"), "review",
+      "score").take(10)
+  stream = classification.classification_dataset(
+      reviews, tokenizer, ["great", "other"], seq_length=32, batch_size=4,
+      shuffle=True, seed=1, passes=None, drop_remainder=True)
+  features, labels = stream.element_spec
+  _static_model_inputs(features)
+  assert labels.shape == (4,) and labels.dtype == tf.int32
+  assert len(list(stream.take(5))) == 5   # 10 examples, 5 batches: repeats
+  sentences = tagging.read_tagging_file(
+      str(data_dir / "labeled/zh/peoples_daily_ner_train.bio")).take(10)
+  stream = tagging.tagging_dataset(sentences, tokenizer, ["O", "B-PER",
+                                                          "I-PER", "B-LOC",
+                                                          "I-LOC", "B-ORG",
+                                                          "I-ORG"],
+                                   seq_length=32, batch_size=4, shuffle=True,
+                                   seed=1, passes=None, drop_remainder=True)
+  features, labels, weights = stream.element_spec
+  _static_model_inputs(features)
+  assert labels.shape == weights.shape == (4, 32)
+  swag = multiple_choice.featurize(multiple_choice.read_swag_csv(
+      str(ROOT / "tests/data/tasks/fixtures/swag_sample.csv")).repeat(),
+      tokenizer, 32, batch_size=4, drop_remainder=True)
+  features, labels = swag.element_spec
+  _static_model_inputs(features)
+  assert features["input_word_ids"].shape == (4, 4, 32)

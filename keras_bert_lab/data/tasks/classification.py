@@ -47,6 +47,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_bert_lab.data.shuffling import shuffle_passes
+from keras_bert_lab.data.static_shapes import static_batches
 from keras_bert_lab.text.packing import BertPacker
 
 FORMATS = ("csv", "tsv", "jsonl")
@@ -597,5 +598,8 @@ def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
     ids = table.lookup(label)
     return features, _checked(ids, ids >= 0, batch, known)
 
-  return batches.map(featurize, num_parallel_calls=tf.data.AUTOTUNE,
-                     deterministic=True).prefetch(tf.data.AUTOTUNE)
+  batches = batches.map(featurize, num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True)
+  if drop_remainder:
+    batches = static_batches(batches, batch_size)
+  return batches.prefetch(tf.data.AUTOTUNE)

@@ -26,6 +26,7 @@ word-to-wordpiece alignment is ragged arithmetic around
 import tensorflow as tf
 
 from keras_bert_lab.data.shuffling import shuffle_passes
+from keras_bert_lab.data.static_shapes import static_batches
 from keras_bert_lab.text.packing import BertPacker
 
 EMPTY_WORDS = ("unk", "drop")
@@ -357,5 +358,8 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
     labels = tf.where(first, tf.gather(tag_ids, position), 0)
     return features, labels, tf.cast(first, tf.float32)
 
-  return batches.map(featurize, num_parallel_calls=tf.data.AUTOTUNE,
-                     deterministic=True).prefetch(tf.data.AUTOTUNE)
+  batches = batches.map(featurize, num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True)
+  if drop_remainder:
+    batches = static_batches(batches, batch_size)
+  return batches.prefetch(tf.data.AUTOTUNE)
