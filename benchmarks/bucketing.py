@@ -16,6 +16,11 @@ Pre-training: the quick-start pipeline (bundled corpus, BERT-tiny, sequence
 keras_bert_lab.pretrain` as is and with `--bucket_boundaries`, and the
 padding share of the same batches.
 
+Token tagging: the padding share of the People's Daily NER training
+sentences (`../shared/data/labeled/zh/peoples_daily_ner_train.bio`, same
+vocabulary, sequence and boundaries) as `tagging_dataset` packs them, and
+bucketed.
+
 Results: benchmarks/results/bucketing.json (with CPU count and load).
 """
 
@@ -35,6 +40,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = ROOT.parent / "shared/data/labeled/en/fine_foods_train.tsv"
 CORPUS = ROOT / "keras_bert_lab/resources/austen_sense_and_sensibility_pride_and_prejudice.txt"
+NER = ROOT.parent / "shared/data/labeled/zh/peoples_daily_ner_train.bio"
+NER_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
 SEQ_LENGTH = 128
 BATCH = 32
 
@@ -93,7 +100,7 @@ def padding_shares(model_path, train_file, boundaries, reviews):
   import tensorflow as tf
   from keras_bert_lab import data
   from keras_bert_lab.data.bucketing import bucket_by_length, padding_share
-  from keras_bert_lab.data.tasks import classification
+  from keras_bert_lab.data.tasks import classification, tagging
   from keras_bert_lab.text import BertTokenizer
   bounds = [int(b) for b in boundaries.split(",")]
   tokenizer = BertTokenizer(str(pathlib.Path(model_path) / "vocab.txt"),
@@ -119,6 +126,15 @@ def padding_shares(model_path, train_file, boundaries, reviews):
       "bucketed": padding_share(bucket_by_length(batches.unbatch(), BATCH,
                                                  bounds), 100)[0],
       "batches": 100}
+  # Token tagging: the People's Daily NER sentences (Chinese), same lengths.
+  sentences = tagging.read_tagging_file(str(NER))
+  padded = tagging.tagging_dataset(sentences, tokenizer, NER_TAGS,
+                                   seq_length=SEQ_LENGTH, batch_size=BATCH)
+  out["tagging"] = {
+      "padded": padding_share(padded)[0],
+      "bucketed": padding_share(bucket_by_length(
+          padded.unbatch(), BATCH, bounds, drop_remainder=False))[0],
+      "sentences": int(sentences.reduce(0, lambda n, _: n + 1))}
   tf.keras.backend.clear_session()
   return out
 

@@ -16,7 +16,8 @@ Wires `keras_bert_lab.data.tasks` (reading and featurising in tf.data),
 strategies) and `keras_bert_lab.metrics` (the official metric definitions)
 into Keras' own `compile` / `fit`. Training resumes from the last finished
 epoch (or `--checkpoint_every` steps) when the same command is run again
-(`keras.callbacks.BackupAndRestore` in `model_dir/backup`).
+(`keras.callbacks.BackupAndRestore` in `model_dir/backup`), skipping the
+batches of the training stream (the same on every run) it trained on.
 
 `model_dir` receives the fine-tuned model in the `save_pretrained` layout
 (config.json, model.safetensors, vocab.txt, task.json with the labels and
@@ -748,13 +749,16 @@ def _schedule(num_train):
 
   Keras' epochs here are chunks of the repeated training stream, each ending
   in a resume backup: one pass over the data each by default, or
-  `--checkpoint_every` steps (the total rounded up to equal chunks).
+  `--checkpoint_every` steps (the total rounded up to equal chunks of whole
+  `--steps_per_execution` calls).
   """
   steps_per_epoch = math.ceil(num_train / FLAGS.train_batch_size)
   total = max(1, int(round(steps_per_epoch * FLAGS.num_train_epochs)))
   chunk = FLAGS.checkpoint_every or steps_per_epoch
   chunks = math.ceil(total / chunk)
-  per_chunk = math.ceil(total / chunks)
+  # Keras runs whole executions: a chunk is a multiple of them.
+  execution = FLAGS.steps_per_execution
+  per_chunk = math.ceil(math.ceil(total / chunks) / execution) * execution
   total = per_chunk * chunks
   warmup = int(total * FLAGS.warmup_proportion)
   return chunks, per_chunk, total, warmup
@@ -843,12 +847,15 @@ def main(argv):
   backup.set_model(model)
   with strategy.scope():
     backup.on_train_begin()
-  done = int(model.optimizer.iterations.numpy())
-  if done:
+  # Chunks done, as Keras resumes them (`optimizer.iterations` would not
+  # count fp16 steps skipped for overflow).
+  metadata = model_dir / "backup" / "training_metadata.json"
+  chunks = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+  if chunks:
+    done = chunks * steps_per_epoch
     logging.info("Resuming from the backup in %s: %d of %d chunk(s) done "
                  "(step %d); skipping the %d batches trained on.",
-                 model_dir / "backup", done // steps_per_epoch, epochs, done,
-                 done)
+                 metadata.parent, chunks, epochs, done, done)
     train = train.skip(done)
   callbacks = [backup, _progress_logger(FLAGS.log_every, total_steps,
                                         model_dir / "logs" / "train")]

@@ -290,6 +290,10 @@ def main(argv):
                    checkpoint_every=FLAGS.checkpoint_every,
                    max_checkpoints_to_keep=FLAGS.keep_checkpoints,
                    log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile)
+  except ValueError as e:
+    if "cannot resume exactly" not in str(e):
+      raise
+    raise app.UsageError(str(e))
   except tf.errors.InvalidArgumentError as e:
     if "NSP needs at least two documents" not in e.message:
       raise

@@ -532,7 +532,7 @@ def test_killed_run_resumes_from_its_backup(tmp_path, reviews):
   assert not (tmp_path / "run" / "backup").exists()   # removed at the end
 
   # The resumed run skipped the batches it had trained on: it ends where an
-  # uninterrupted run ends (same seed, same data order, same dropout).
+  # uninterrupted run ends (same seed, same data order; no dropout).
   whole = cli(*[f for f in flags if not f.startswith("--model_dir")],
               f"--model_dir={tmp_path / 'whole'}")
   assert whole.returncode == 0, whole.stderr[-3000:]

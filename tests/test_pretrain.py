@@ -45,6 +45,12 @@ def test_pretrain_writes_everything_and_refuses_other_config(tmp_path):
   assert again.returncode == 0, again.stderr[-3000:]
   assert "Resumed from" in again.stderr
 
+  # Another input pipeline (length buckets) cannot take the saved position.
+  changed = run(*TINY, "--bucket_boundaries=16", f"--model_dir={model_dir}")
+  assert changed.returncode != 0
+  assert "cannot resume exactly" in changed.stderr
+  assert "Traceback" not in changed.stderr
+
   other = run(*TINY[1:], "--model_size=mini", f"--model_dir={model_dir}")
   assert other.returncode != 0
   assert "another model config" in other.stderr

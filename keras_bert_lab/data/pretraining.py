@@ -12,10 +12,12 @@ NSP data step. None picks a random document from a stream.
 
 Differences from the original, forced by streaming (all else is its rules):
   * The original draws the random document uniformly over the whole corpus
-    (10 tries to avoid the current one). Here the stream is cut into blocks
-    of `random_document_pool` (K) consecutive documents, and a document's
-    candidates are the documents of its block and of the block before (so
-    the stream is read once); the random document is uniform over the
+    (10 tries to avoid the current one). Here each pass over the stream is
+    cut into blocks of `random_document_pool` (K) consecutive documents,
+    and a document's candidates are the documents of its block and of the
+    block before in the same pass (so each pass reads the corpus once, and
+    a reshuffling source cannot bring a document back under another
+    position); the random document is uniform over the
     candidates whose index (the position in `documents`) differs from the
     current one, so it always differs. `read_documents` shuffles documents,
     so neighbours are random documents. With K >= 2 the candidates hold
@@ -124,38 +126,46 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
   # A document's identity is its position in one pass; its occurrence (the
   # position over all passes) seeds its draws, so every pass differs.
   identified = documents.enumerate()
-  occurrences = identified.repeat(passes).enumerate()
-  if not next_sentence and cross_documents:
-    return _full_sentences_across(occurrences, max_seq_length - 2,
-                                  document_separator)
   if not next_sentence:
+    occurrences = identified.repeat(passes).enumerate()
+    if cross_documents:
+      return _full_sentences_across(occurrences, max_seq_length - 2,
+                                    document_separator)
     return occurrences.map(
         lambda n, id_doc: _full_sentences(id_doc[1], max_seq_length - 2),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+  # Candidates come from the document's own pass: a reshuffling source
+  # (`read_documents`) puts documents at other positions in every pass.
+  pass_numbers = (tf.data.Dataset.counter() if passes is None
+                  else tf.data.Dataset.range(passes))
+  with_candidates = pass_numbers.flat_map(
+      lambda _: _with_candidates(identified, random_document_pool))
   make = _NspMaker(max_seq_length - 3, short_seq_prob, seed)
-  return _with_candidates(occurrences, random_document_pool).map(
+  return with_candidates.enumerate().map(
       make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
 
 
-def _with_candidates(occurrences, block_size):
-  """Pairs each document with its random-next candidates, in one read.
+def _with_candidates(identified, block_size):
+  """Pairs each document of one pass with its random-next candidates.
 
   Args:
-    occurrences: `Dataset` of `(occurrence, (document_id, doc))`.
+    identified: `Dataset` of `(document_id, doc)`, one pass.
     block_size: documents per block.
 
   Returns:
-    `Dataset` of `((occurrence, (document_id, doc)), (ids, docs))`: the
-    candidates are the documents of the element's block and of the block
-    before, `ids` int64 [n] and `docs` ragged [n, (sentences), (tokens)].
+    `Dataset` of `((document_id, doc), (ids, docs))`: the candidates are the
+    documents of the element's block and of the block before, `ids` int64
+    [n] and `docs` ragged [n, (sentences), (tokens)].
   """
   # `scan` cannot carry a RaggedTensor: the previous block travels as its
   # ids, flat values and two row-splits vectors.
-  no_block = (tf.zeros([0], tf.int64), tf.zeros([0], tf.int32),
-              tf.zeros([1], tf.int64), tf.zeros([1], tf.int64))
+  spec = identified.element_spec[1]
+  no_block = (tf.zeros([0], tf.int64), tf.zeros([0], spec.dtype),
+              tf.zeros([1], spec.row_splits_dtype),
+              tf.zeros([1], spec.row_splits_dtype))
 
   def candidates(previous, block):
-    _, (ids, docs) = block
+    ids, docs = block
     previous_docs = tf.RaggedTensor.from_nested_row_splits(
         previous[1], previous[2:], validate=False)
     pool = (tf.concat([previous[0], ids], 0),
@@ -166,7 +176,7 @@ def _with_candidates(occurrences, block_size):
     return tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(block),
                                tf.data.Dataset.from_tensors(pool).repeat())
 
-  return occurrences.batch(block_size).scan(no_block, candidates).flat_map(
+  return identified.batch(block_size).scan(no_block, candidates).flat_map(
       each_document)
 
 
@@ -192,9 +202,8 @@ class _NspMaker:
     self.short_seq_prob = short_seq_prob
     self.seed = tf.constant([seed, 0], tf.int64)
 
-  def __call__(self, occurrence_and_doc, pool):
-    occurrence, (document_id, doc) = occurrence_and_doc
-    pool_ids, pool_docs = pool
+  def __call__(self, occurrence, document_and_candidates):
+    (document_id, doc), (pool_ids, pool_docs) = document_and_candidates
     others = tf.cast(tf.where(pool_ids != document_id)[:, 0], tf.int32)
     check = tf.debugging.assert_positive(
         tf.size(others), message="NSP needs at least two documents: the "

@@ -1,10 +1,6 @@
-"""The absl flags that `pretrain` and `finetune` share: where to run.
-
-Example:
-  >>> from absl import flags
-  >>> define_distribution_flags()
-  >>> flags.FLAGS(["prog", "--strategy=mirrored", "--num_cpu_devices=2"])
-"""
+"""The absl flags that `pretrain` and `finetune` share: where training
+runs (strategy, devices, cluster timeouts) and its batch shapes (length
+buckets)."""
 
 from absl import flags
 
@@ -12,8 +8,15 @@ from keras_bert_lab.training.distribution import CONNECT_TIMEOUT, STRATEGIES
 
 
 def define_distribution_flags():
-  """Defines --strategy, --tpu, --num_cpu_devices, --connect_timeout and
-  --bucket_boundaries in absl's global `FLAGS`."""
+  """Defines where and how training runs, in absl's global `FLAGS`.
+
+  --strategy, --tpu, --num_cpu_devices and --connect_timeout pick the
+  devices; --bucket_boundaries, the batch shapes they get.
+
+  Example:
+    >>> define_distribution_flags()
+    >>> flags.FLAGS(["pretrain", "--strategy=mirrored"]).strategy
+  """
   flags.DEFINE_enum("strategy", "auto", list(STRATEGIES),
                     "tf.distribute strategy.")
   flags.DEFINE_string("tpu", None, "TPU address (--strategy=tpu).")

@@ -185,6 +185,10 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     `learning_rate`, `examples_per_second`), or `{}` if the checkpoint
     already was at `num_train_steps`.
 
+  Raises:
+    ValueError: the latest checkpoint in `model_dir` holds the position of
+      another input pipeline ("cannot resume exactly").
+
   Example:
     >>> strategy = tf.distribute.MirroredStrategy()
     >>> with strategy.scope():
@@ -222,7 +226,17 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
       max_to_keep=max_checkpoints_to_keep, step_counter=step)
   latest = tf.train.latest_checkpoint(model_dir)
   if latest:
-    checkpoint.restore(latest).assert_existing_objects_matched()
+    try:
+      checkpoint.restore(latest).assert_existing_objects_matched()
+    except tf.errors.NotFoundError as e:
+      if "restore dataset iterator" not in e.message:
+        raise
+      raise ValueError(
+          f"{latest} holds the input position of another input pipeline "
+          "(other data flags, or another keras_bert_lab version), so the "
+          "run cannot resume exactly. Rerun with the flags that made it, or "
+          "start a new model_dir (--init_checkpoint=<its pretrained/ "
+          "folder> continues from its weights).") from None
     logger.info("Resumed from %s at step %d.", latest, int(step.numpy()))
 
   def forward_backward(features):

@@ -156,17 +156,18 @@ def test_random_next_is_another_document_of_a_shuffled_corpus(tmp_path,
                                                               tokenizer):
   """`read_documents` reshuffles on every read; the random-next candidates
   come from the same read as the document, so "another document" holds
-  (an earlier design read the corpus twice and compared positions across
-  two orders). Each document repeats one word of its own."""
+  and the same pass (an earlier design compared positions across two
+  orders). Each document repeats one word of its own."""
   words = [w for w in tokenizer.vocab[1000:1200]
-           if w.isalpha() and w.isascii() and not w.startswith("#")][:40]
+           if w.isalpha() and w.isascii() and not w.startswith("#")][:10]
   docs = ["\n".join(" ".join([w] * 6) + "." for _ in range(12)) for w in words]
   path = tmp_path / "corpus.txt"
   path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
   ids = {tokenizer.vocab.index(w): w for w in words}
   tokenized = data.read_documents(str(path), seed=3).map(tokenizer)
+  # Small blocks and many passes: pass boundaries fall inside blocks.
   instances = list(data.nsp_instances(tokenized, max_seq_length=32, seed=3,
-                                      passes=2))
+                                      passes=30, random_document_pool=2))
   randoms = 0
   for x in instances:
     a = {ids[t] for t in x["tokens_a"].numpy().tolist() if t in ids}

@@ -74,3 +74,10 @@ def test_structured_elements_keep_their_parts():
   assert sorted(rows[:3]) == [([b"a", b"b"], b"x", 0), ([b"c"], b"y", 1),
                               ([b"d", b"e", b"f"], b"z", 2)]
   assert sorted(rows[3:]) == sorted(rows[:3])
+
+
+def test_empty_forever_ends_and_bad_passes_fail():
+  empty = tf.data.Dataset.range(0)
+  assert values(shuffle_passes(empty, 4, seed=1, passes=None)) == []
+  with pytest.raises(ValueError, match="passes=-1"):
+    shuffle_passes(empty, 4, seed=1, passes=-1)

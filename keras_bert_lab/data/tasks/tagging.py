@@ -309,7 +309,9 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
       new order drawn from `seed` alone (`shuffle_passes`).
     drop_remainder: drop a last partial batch.
     empty_words: see `align_words`.
-    passes: passes over the sentences (None: forever).
+    passes: passes over the sentences (None: forever, for `fit` with
+      `steps_per_epoch`). `fit(epochs=N)` on one pass sees the same order
+      every epoch.
 
   Returns:
     `tf.data.Dataset` of `(features, labels, sample_weight)`: features the
