@@ -16,8 +16,9 @@ Wires `keras_bert_lab.data.tasks` (reading and featurising in tf.data),
 strategies) and `keras_bert_lab.metrics` (the official metric definitions)
 into Keras' own `compile` / `fit`. Training resumes from the last finished
 epoch (or `--checkpoint_every` steps) when the same command is run again
-(`keras.callbacks.BackupAndRestore` in `model_dir/backup`), skipping the
-batches of the training stream (the same on every run) it trained on.
+(`keras.callbacks.BackupAndRestore` in `model_dir/backup`, with the dropout
+seed states it leaves out), skipping the batches of the training stream
+(the same on every run) it trained on.
 
 `model_dir` receives the fine-tuned model in the `save_pretrained` layout
 (config.json, model.safetensors, vocab.txt, task.json with the labels and
@@ -842,8 +843,8 @@ def main(argv):
   # one before. The backup is restored here already (`fit` restores it
   # again), so that the training stream, the same on every run, skips the
   # batches already trained on: the resumed run sees the same data.
-  backup = keras.callbacks.BackupAndRestore(str(model_dir / "backup"),
-                                            double_checkpoint=True)
+  backup = training.SeedBackupAndRestore(str(model_dir / "backup"),
+                                         double_checkpoint=True)
   backup.set_model(model)
   with strategy.scope():
     backup.on_train_begin()

@@ -1,4 +1,7 @@
-"""Training: BERT's optimizers and schedule, a resumable pre-training loop."""
+"""Training: BERT's optimizers and schedule, a resumable pre-training loop,
+strategies, and a fine-tuning backup that keeps the dropout seeds."""
+
+from keras_bert_lab.training.backup import SeedBackupAndRestore, seed_states
 
 from keras_bert_lab.training.distribution import (STRATEGIES,
                                                    check_global_batch,

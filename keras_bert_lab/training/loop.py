@@ -5,7 +5,11 @@ Why not `model.fit`: Keras 3 cannot checkpoint the input iterator
 then restarts the dataset from its start), so a pre-training run that is
 killed repeats the examples it had already seen. Here a `tf.train.Checkpoint`
 holds the model, the optimizer, the step, the dropout seed states *and*
-the `tf.distribute` iterator, so a re-run continues at the same step with the next unseen batch.
+the input iterator, so a re-run continues at the same step with the next
+unseen batch. TensorFlow cannot checkpoint a multi-replica iterator
+(`MirroredStrategy`, `MultiWorkerMirroredStrategy`, `TPUStrategy`); there a
+re-run skips the batches trained on instead (re-reading them: the input must
+be deterministic), which reaches the same data position.
 
 The loop is Orbit's (Model Garden's) shape, reduced to what BERT
 pre-training needs: a `tf.function` that runs up to `steps_per_execution`
@@ -32,6 +36,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from keras_bert_lab.models.encoder import FEATURES
+from keras_bert_lab.training.backup import seed_states
 
 logger = logging.getLogger("keras_bert_lab")
 
@@ -146,6 +151,42 @@ def _add(a, b):
   return tf.nest.map_structure(lambda x, y: x + y, a, b)
 
 
+_STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def _holds_iterator(path):
+  """Whether the checkpoint at `path` holds an input iterator's state."""
+  return any(name.startswith("iterator/")
+             for name, _ in tf.train.list_variables(path))
+
+
+def _skipping(dataset_fn, steps):
+  """`dataset_fn` past the batches of `steps` global steps.
+
+  Each global step takes `num_replicas_in_sync / num_input_pipelines`
+  consecutive per-replica batches from every input pipeline.
+  """
+  def skipped_fn(context):
+    per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
+    return dataset_fn(context).skip(steps * per_pipeline)
+  return skipped_fn
+
+
+def _restore(checkpoint, path):
+  """Restores `checkpoint` from `path`, naming a pipeline mismatch."""
+  try:
+    checkpoint.restore(path).assert_existing_objects_matched()
+  except tf.errors.NotFoundError as e:
+    if "restore dataset iterator" not in e.message:
+      raise
+    raise ValueError(
+        f"{path} holds the input position of another input pipeline "
+        "(other data flags, or another keras_bert_lab version), so the "
+        "run cannot resume exactly. Rerun with the flags that made it, or "
+        "start a new model_dir (--init_checkpoint=<its pretrained/ "
+        "folder> continues from its weights).") from None
+
+
 def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
           strategy=None, steps_per_execution=1, checkpoint_every=1000,
           max_checkpoints_to_keep=5, log_every=100, loss_fn=pretraining_loss,
@@ -153,7 +194,8 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
   """Trains `model` to `num_train_steps`, resuming from `model_dir` if it can.
 
   On start, the latest checkpoint in `model_dir` (if any) restores the
-  weights, the optimizer, the step and the input iterator's position, so
+  weights, the optimizer, the step and the input position (the iterator's
+  saved state on one device; else the trained batches are skipped), so
   that a killed run re-run with the same arguments ends with the same
   weights as one that was never interrupted (given deterministic ops and
   seeded dropout).
@@ -202,21 +244,31 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     if not optimizer.built:
       optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-  iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
   # Keras keeps the dropout seed generators' states out of the model's
   # tracked weights; without them a resumed run would draw other masks.
-  weight_ids = {id(weight) for weight in model.weights}
-  seed_states = [v for v in model.variables if id(v) not in weight_ids]
   state = dict(model=model, optimizer=optimizer, step=step,
-               seed_states=seed_states)
-  if isinstance(iterator, tf.data.Iterator):
+               seed_states=seed_states(model))
+  latest = tf.train.latest_checkpoint(model_dir)
+  distributed = strategy.distribute_datasets_from_function(dataset_fn)
+  # Only the default (one-device) strategy hands back a plain dataset, whose
+  # iterator a checkpoint can hold; TensorFlow cannot checkpoint a
+  # multi-replica `DistributedIterator`. Without a saved iterator, a resumed
+  # run reaches the saved data position by skipping the batches trained on.
+  saves_iterator = isinstance(distributed, tf.data.Dataset)
+  resumes_iterator = saves_iterator and latest and _holds_iterator(latest)
+  if latest and not resumes_iterator:
+    distributed = strategy.distribute_datasets_from_function(
+        _skipping(dataset_fn, int(tf.train.load_variable(latest, _STEP_KEY))))
+  iterator = iter(distributed)
+  if saves_iterator:
     state["iterator"] = iterator
-  else:
-    # TensorFlow cannot checkpoint a multi-replica DistributedIterator.
-    logger.warning("%s cannot checkpoint its input iterator: a resumed run "
-                   "continues from the saved step but restarts the data "
-                   "stream (not an exact resume).", type(strategy).__name__)
   checkpoint = tf.train.Checkpoint(**state)
+  if latest:
+    _restore(checkpoint if resumes_iterator else tf.train.Checkpoint(
+        **{k: v for k, v in state.items() if k != "iterator"}), latest)
+    logger.info("Resumed from %s at step %d%s.", latest, int(step.numpy()),
+                "" if resumes_iterator else ", re-reading the input up to "
+                "the batches trained on (same data position)")
   # Every worker saves (a save may need all of them), but only the chief
   # into model_dir; the others write a scratch folder and delete it.
   chief = is_chief(strategy)
@@ -224,20 +276,6 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
   manager = tf.train.CheckpointManager(
       checkpoint, model_dir if chief else scratch,
       max_to_keep=max_checkpoints_to_keep, step_counter=step)
-  latest = tf.train.latest_checkpoint(model_dir)
-  if latest:
-    try:
-      checkpoint.restore(latest).assert_existing_objects_matched()
-    except tf.errors.NotFoundError as e:
-      if "restore dataset iterator" not in e.message:
-        raise
-      raise ValueError(
-          f"{latest} holds the input position of another input pipeline "
-          "(other data flags, or another keras_bert_lab version), so the "
-          "run cannot resume exactly. Rerun with the flags that made it, or "
-          "start a new model_dir (--init_checkpoint=<its pretrained/ "
-          "folder> continues from its weights).") from None
-    logger.info("Resumed from %s at step %d.", latest, int(step.numpy()))
 
   def forward_backward(features):
     inputs = {name: features[name] for name in PRETRAINER_INPUTS}
