@@ -266,9 +266,12 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
   if latest:
     _restore(checkpoint if resumes_iterator else tf.train.Checkpoint(
         **{k: v for k, v in state.items() if k != "iterator"}), latest)
-    logger.info("Resumed from %s at step %d%s.", latest, int(step.numpy()),
-                "" if resumes_iterator else ", re-reading the input up to "
-                "the batches trained on (same data position)")
+    trained = int(step.numpy())
+    logger.info("Resumed from %s at step %d%s.", latest, trained,
+                "" if resumes_iterator else
+                f"; the first steps re-read the input to skip the {trained} "
+                "global batches trained on (same data position: TensorFlow "
+                "cannot checkpoint a multi-replica input iterator)")
   # Every worker saves (a save may need all of them), but only the chief
   # into model_dir; the others write a scratch folder and delete it.
   chief = is_chief(strategy)
