@@ -8,12 +8,15 @@ r"""Pre-train BERT (masked LM + next-sentence prediction) on your corpus.
 Text is turned into pre-training examples in the graph as Google's
 `create_pretraining_data.py` would (`keras_bert_lab.data`); TFRecords made by
 that script (or ours) work too (`--tfrecord_files`). Training resumes
-exactly (same step, same data position) when the same command is run again.
-`model_dir` receives checkpoints, TensorBoard logs (`train/`), the config and
-vocab, `eval_results.json` and, at the end, a `pretrained/` folder that
-fine-tuning and export accept (`save_pretrained` layout).
+exactly (same step, same data position) when the same command is run again;
+a run with another model config or other input flags is refused.
+`model_dir` receives checkpoints, TensorBoard logs (`train/`), the config,
+the input flags and vocab, `eval_results.json` and, at the end, a
+`pretrained/` folder that fine-tuning and export accept (`save_pretrained`
+layout).
 """
 
+import hashlib
 import json
 import os
 import pathlib
@@ -132,10 +135,36 @@ def _model_config(tokenizer):
   return config
 
 
-def _check_resume(model_dir, config, write=True):
-  """Refuses to resume a model_dir written with another model config.
+# The flags that decide the training examples and their order: a resumed
+# run continues at the saved data position only if they stay the same.
+INPUT_FLAGS = ("input_files", "tfrecord_files", "tfds_name", "tfds_text_key",
+               "tfds_split", "eval_files", "eval_holdout_percent",
+               "lower_case", "split_sentences", "document_per_line",
+               "max_seq_length", "max_predictions_per_seq", "masked_lm_prob",
+               "short_seq_prob", "next_sentence", "cross_documents",
+               "whole_word_mask", "ngram_max", "seed", "train_batch_size",
+               "bucket_boundaries")
 
-  Writes the config (and makes model_dir) on a first run when `write`.
+
+def _input_settings(tokenizer):
+  """The INPUT_FLAGS' values (local file paths made absolute) and the vocab."""
+  settings = {name: FLAGS[name].value for name in INPUT_FLAGS}
+  for name in ("input_files", "tfrecord_files", "eval_files"):
+    if settings[name]:
+      settings[name] = [path if "://" in path else os.path.abspath(path)
+                        for path in settings[name]]
+  settings["vocab"] = hashlib.sha256(
+      "\n".join(tokenizer.vocab).encode("utf-8")).hexdigest()
+  return settings
+
+
+def _check_resume(model_dir, config, input_settings, write=True):
+  """Refuses to resume a model_dir trained with another config or input.
+
+  The model config must match `bert_config.json`; once a checkpoint exists,
+  the input settings (`_input_settings`) must match `input_flags.json`,
+  since another input cannot continue at the saved data position. Writes
+  both files (making model_dir) when `write` and they are not fixed yet.
   """
   from keras_bert_lab.config import BertConfig
   saved = model_dir / "bert_config.json"
@@ -150,6 +179,21 @@ def _check_resume(model_dir, config, write=True):
   elif write:
     model_dir.mkdir(parents=True, exist_ok=True)
     config.write_google_json(str(saved))
+  saved = model_dir / "input_flags.json"
+  if saved.exists() and (model_dir / "checkpoint").exists():
+    old = json.loads(saved.read_text())
+    diff = {f"--{k}": (old.get(k), input_settings[k]) for k in INPUT_FLAGS
+            if old.get(k) != input_settings[k]}
+    if old.get("vocab") != input_settings["vocab"]:
+      diff["--vocab_file"] = "a vocabulary other than the saved vocab.txt"
+    if diff:
+      raise app.UsageError(
+          f"{model_dir} holds a checkpoint trained on other input (saved, "
+          f"asked): {diff}. Resuming continues at the saved data position, "
+          "which only the same input flags reach: rerun with the values "
+          f"in {saved}, or use a new --model_dir.")
+  elif write:
+    saved.write_text(json.dumps(input_settings, indent=2))
 
 
 def _holdout(document):
@@ -222,7 +266,7 @@ def main(argv):
     raise app.UsageError(str(e))
   # Only the chief of a multi-worker cluster writes into model_dir.
   chief = training.is_chief(strategy)
-  _check_resume(model_dir, config, write=chief)
+  _check_resume(model_dir, config, _input_settings(tokenizer), write=chief)
   if chief:
     (model_dir / "vocab.txt").write_text(
         "".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")

@@ -45,11 +45,17 @@ def test_pretrain_writes_everything_and_refuses_other_config(tmp_path):
   assert again.returncode == 0, again.stderr[-3000:]
   assert "Resumed from" in again.stderr
 
-  # Another input pipeline (length buckets) cannot take the saved position.
-  changed = run(*TINY, "--bucket_boundaries=16", f"--model_dir={model_dir}")
-  assert changed.returncode != 0
-  assert "cannot resume exactly" in changed.stderr
-  assert "Traceback" not in changed.stderr
+  # Other input (length buckets, a seed, a batch) cannot continue at the
+  # saved data position: refused, naming the flag, before any training.
+  assert json.loads((model_dir / "input_flags.json").read_text())["seed"] == 12345
+  for flag, shown in [("--bucket_boundaries=16", "'--bucket_boundaries': ([], ['16'])"),
+                      ("--seed=7", "'--seed': (12345, 7)"),
+                      ("--train_batch_size=4", "'--train_batch_size': (8, 4)")]:
+    changed = run(*TINY, flag, f"--model_dir={model_dir}")
+    assert changed.returncode != 0
+    assert "trained on other input" in changed.stderr
+    assert shown in changed.stderr, changed.stderr[-2000:]
+    assert "Traceback" not in changed.stderr and "step 1/" not in changed.stderr
 
   other = run(*TINY[1:], "--model_size=mini", f"--model_dir={model_dir}")
   assert other.returncode != 0

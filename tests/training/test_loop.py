@@ -99,3 +99,17 @@ def test_jit_compile_trains_like_the_plain_graph(tmp_path):
     weights.append([w.numpy() for w in model.weights])
   for plain, xla in zip(*weights):
     np.testing.assert_allclose(plain, xla, atol=1e-4)
+
+
+def test_checkpoint_of_another_input_pipeline_is_refused(tmp_path):
+  model = _model()
+  optimizer = create_optimizer("adamw", 1e-3, num_train_steps=4,
+                               num_warmup_steps=1)
+  train(model, optimizer, synthetic.dataset_fn(8, 4), tmp_path, 2)
+
+  def bucketed_fn(context):   # another pipeline: its iterator state differs
+    examples = synthetic.dataset_fn(8, 4)(context).unbatch()
+    return examples.bucket_by_sequence_length(
+        lambda x: tf.shape(x["input_word_ids"])[0], [8], [4, 4])
+  with pytest.raises(ValueError, match="cannot resume exactly"):
+    train(model, optimizer, bucketed_fn, tmp_path, 4)
