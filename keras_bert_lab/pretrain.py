@@ -146,9 +146,11 @@ INPUT_FLAGS = ("input_files", "tfrecord_files", "tfds_name", "tfds_text_key",
                "bucket_boundaries")
 
 
-def _input_settings(tokenizer):
-  """The INPUT_FLAGS' values (local file paths made absolute) and the vocab."""
+def _input_settings(tokenizer, input_pipelines):
+  """The INPUT_FLAGS' values (local file paths made absolute), the vocab,
+  and the number of input pipelines (each reads its own share and seed)."""
   settings = {name: FLAGS[name].value for name in INPUT_FLAGS}
+  settings["input_pipelines"] = input_pipelines
   for name in ("input_files", "tfrecord_files", "eval_files"):
     if settings[name]:
       settings[name] = [path if "://" in path else os.path.abspath(path)
@@ -186,12 +188,15 @@ def _check_resume(model_dir, config, input_settings, write=True):
             if old.get(k) != input_settings[k]}
     if old.get("vocab") != input_settings["vocab"]:
       diff["--vocab_file"] = "a vocabulary other than the saved vocab.txt"
+    if old.get("input_pipelines", 1) != input_settings["input_pipelines"]:
+      diff["workers (TF_CONFIG)"] = (old.get("input_pipelines", 1),
+                                     input_settings["input_pipelines"])
     if diff:
       raise app.UsageError(
           f"{model_dir} holds a checkpoint trained on other input (saved, "
           f"asked): {diff}. Resuming continues at the saved data position, "
-          "which only the same input flags reach: rerun with the values "
-          f"in {saved}, or use a new --model_dir.")
+          "which only the same input reaches: rerun with the values in "
+          f"{saved} (and as many workers), or use a new --model_dir.")
   elif write:
     saved.write_text(json.dumps(input_settings, indent=2))
 
@@ -266,7 +271,8 @@ def main(argv):
     raise app.UsageError(str(e))
   # Only the chief of a multi-worker cluster writes into model_dir.
   chief = training.is_chief(strategy)
-  _check_resume(model_dir, config, _input_settings(tokenizer), write=chief)
+  _check_resume(model_dir, config, _input_settings(
+      tokenizer, training.num_input_pipelines(strategy)), write=chief)
   if chief:
     (model_dir / "vocab.txt").write_text(
         "".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")

@@ -56,6 +56,15 @@ def test_pretrain_writes_everything_and_refuses_other_config(tmp_path):
     assert "trained on other input" in changed.stderr
     assert shown in changed.stderr, changed.stderr[-2000:]
     assert "Traceback" not in changed.stderr and "step 1/" not in changed.stderr
+  # As if it had been trained by two workers (each reads its own share).
+  saved = json.loads((model_dir / "input_flags.json").read_text())
+  assert saved["input_pipelines"] == 1
+  (model_dir / "input_flags.json").write_text(
+      json.dumps(dict(saved, input_pipelines=2)))
+  changed = run(*TINY, f"--model_dir={model_dir}")
+  assert changed.returncode != 0
+  assert "'workers (TF_CONFIG)': (2, 1)" in changed.stderr
+  (model_dir / "input_flags.json").write_text(json.dumps(saved))
 
   other = run(*TINY[1:], "--model_size=mini", f"--model_dir={model_dir}")
   assert other.returncode != 0

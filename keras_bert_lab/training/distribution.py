@@ -188,6 +188,25 @@ def get_strategy(name="auto", tpu=None, timeout=CONNECT_TIMEOUT):
   return tf.distribute.TPUStrategy(resolver)
 
 
+def num_input_pipelines(strategy):
+  """How many input pipelines `distribute_datasets_from_function` builds.
+
+  Args:
+    strategy: a `tf.distribute.Strategy`.
+
+  Returns:
+    One per worker (and chief) of a multi-worker cluster or TPU pod slice,
+    else 1 (all replicas of one machine share one pipeline).
+
+  Example:
+    >>> num_input_pipelines(get_strategy("mirrored"))
+    1
+  """
+  resolver = getattr(strategy, "cluster_resolver", None)
+  spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+  return max(1, sum(len(spec.get(job, [])) for job in ("chief", "worker")))
+
+
 def check_global_batch(batch_size, strategy, flag="--train_batch_size"):
   """Refuses a global batch that the replicas cannot share evenly.
 

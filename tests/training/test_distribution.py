@@ -206,6 +206,9 @@ def test_two_workers_train_one_model_and_resume(pretraining_files, tmp_path):
   assert "Start every worker again" in message
   saved = _checkpoints(model_dir)
   assert "ckpt-10.index" in saved
+  # Each worker reads its own share: a resume needs as many workers.
+  assert json.loads((model_dir / "input_flags.json").read_text())[
+      "input_pipelines"] == 2
 
   # Run 2: the same command on both resumes from the chief's checkpoint.
   ports = _free_ports(2)
