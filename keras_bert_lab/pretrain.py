@@ -120,19 +120,57 @@ def _check_flags():
                     "the files are already masked.")
 
 
-def _model_config(tokenizer):
+def _model_and_tokenizer():
+  """The model to pre-train (built under the strategy's scope) and its
+  tokenizer: from `--init_checkpoint` (whose vocabulary and case are the
+  defaults then), or a new model of `--model_size` / `--bert_config_file`."""
+  import tempfile
+  from keras_bert_lab import models, text
   from keras_bert_lab.config import BertConfig
-  if FLAGS.bert_config_file:
-    config = BertConfig.from_json_file(FLAGS.bert_config_file)
-  else:
-    config = BertConfig.preset(FLAGS.model_size,
-                               vocab_size=tokenizer.vocab_size)
+  try:
+    if FLAGS.init_checkpoint:
+      model = models.BertPretrainer.from_pretrained(
+          FLAGS.init_checkpoint, next_sentence=FLAGS.next_sentence)
+      if not FLAGS["lower_case"].present:
+        FLAGS.lower_case = model.lower_case
+      if FLAGS["vocab_file"].present or not model.vocab:
+        tokenizer = text.BertTokenizer(FLAGS.vocab_file,
+                                       lower_case=FLAGS.lower_case)
+      else:   # the checkpoint's own vocabulary (read when built)
+        with tempfile.TemporaryDirectory() as folder:
+          vocab_file = pathlib.Path(folder) / "vocab.txt"
+          vocab_file.write_text("".join(t + "\n" for t in model.vocab),
+                                encoding="utf-8")
+          tokenizer = text.BertTokenizer(vocab_file,
+                                         lower_case=FLAGS.lower_case)
+      config = model.config
+      source = f"--init_checkpoint={FLAGS.init_checkpoint}"
+    else:
+      tokenizer = text.BertTokenizer(FLAGS.vocab_file,
+                                     lower_case=FLAGS.lower_case)
+      config = (BertConfig.from_json_file(FLAGS.bert_config_file)
+                if FLAGS.bert_config_file else
+                BertConfig.preset(FLAGS.model_size,
+                                  vocab_size=tokenizer.vocab_size))
+      source = "The model"
+  except ValueError as e:
+    raise app.UsageError(str(e))
   if config.vocab_size != tokenizer.vocab_size:
     raise app.UsageError(
-        f"The model's vocab_size is {config.vocab_size} but "
-        f"{FLAGS.vocab_file} holds {tokenizer.vocab_size} tokens; use the "
-        "vocabulary the config was made for.")
-  return config
+        f"{source} has vocab_size={config.vocab_size} but "
+        f"{tokenizer.vocab_file} holds {tokenizer.vocab_size} tokens; use the "
+        "vocabulary the model was made for.")
+  if FLAGS.max_seq_length > config.max_position_embeddings:
+    raise app.UsageError(
+        f"--max_seq_length={FLAGS.max_seq_length} is longer than {source} "
+        f"allows (max_position_embeddings={config.max_position_embeddings}); "
+        "lower it.")
+  if not FLAGS.init_checkpoint:
+    model = models.BertPretrainer(
+        models.BertEncoder(config, vocab=tokenizer.vocab,
+                           lower_case=FLAGS.lower_case),
+        next_sentence=FLAGS.next_sentence)
+  return model, tokenizer
 
 
 # The flags that decide the training examples and their order: a resumed
@@ -248,9 +286,15 @@ def main(argv):
   _check_flags()
   import keras
   import tensorflow as tf
-  from keras_bert_lab import data, models, text, training
+  from keras_bert_lab import data, training
 
   model_dir = pathlib.Path(FLAGS.model_dir)
+  warmup = (FLAGS.num_warmup_steps if FLAGS.num_warmup_steps is not None
+            else FLAGS.num_train_steps // 100)
+  if not 0 <= warmup < FLAGS.num_train_steps:
+    raise app.UsageError(
+        f"--num_warmup_steps={warmup} must be smaller than "
+        f"--num_train_steps={FLAGS.num_train_steps}; lower it.")
   try:
     # Devices and collectives are configured before any TF op runs.
     training.split_cpu(FLAGS.num_cpu_devices)
@@ -258,24 +302,14 @@ def main(argv):
                                      FLAGS.connect_timeout)
     training.check_global_batch(FLAGS.train_batch_size, strategy)
     data.bucket_boundaries(FLAGS.bucket_boundaries, FLAGS.max_seq_length)
-    tokenizer = text.BertTokenizer(FLAGS.vocab_file,
-                                   lower_case=FLAGS.lower_case)
     if FLAGS.input_files:
       data.expand_input_files(FLAGS.input_files)
     if FLAGS.eval_files:
       data.expand_input_files(FLAGS.eval_files)
     if FLAGS.tfrecord_files:
       FLAGS.tfrecord_files = data.expand_input_files(FLAGS.tfrecord_files)
-    config = _model_config(tokenizer)
   except ValueError as e:
     raise app.UsageError(str(e))
-  # Only the chief of a multi-worker cluster writes into model_dir.
-  chief = training.is_chief(strategy)
-  _check_resume(model_dir, config, _input_settings(
-      tokenizer, training.num_input_pipelines(strategy)), write=chief)
-  if chief:
-    (model_dir / "vocab.txt").write_text(
-        "".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
 
   if FLAGS.mixed_precision != "none":
     keras.mixed_precision.set_global_policy(
@@ -284,21 +318,16 @@ def main(argv):
   keras.utils.set_random_seed(FLAGS.seed)
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
-  warmup = (FLAGS.num_warmup_steps if FLAGS.num_warmup_steps is not None
-            else FLAGS.num_train_steps // 100)
-  if not 0 <= warmup < FLAGS.num_train_steps:
-    raise app.UsageError(
-        f"--num_warmup_steps={warmup} must be smaller than "
-        f"--num_train_steps={FLAGS.num_train_steps}; lower it.")
   with strategy.scope():
-    if FLAGS.init_checkpoint:
-      model = models.BertPretrainer.from_pretrained(
-          FLAGS.init_checkpoint, next_sentence=FLAGS.next_sentence)
-    else:
-      model = models.BertPretrainer(
-          models.BertEncoder(config, vocab=tokenizer.vocab,
-                             lower_case=FLAGS.lower_case),
-          next_sentence=FLAGS.next_sentence)
+    model, tokenizer = _model_and_tokenizer()
+  # Only the chief of a multi-worker cluster writes into model_dir.
+  chief = training.is_chief(strategy)
+  _check_resume(model_dir, model.config, _input_settings(
+      tokenizer, training.num_input_pipelines(strategy)), write=chief)
+  if chief:
+    (model_dir / "vocab.txt").write_text(
+        "".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
+  with strategy.scope():
     optimizer = training.create_optimizer(
         FLAGS.optimizer, FLAGS.learning_rate, FLAGS.num_train_steps, warmup,
         weight_decay=FLAGS.weight_decay,
@@ -330,7 +359,8 @@ def main(argv):
     return batches
 
   logging.info("Pre-training %s (%d parameters) for %d steps, global batch "
-               "%d, %d replica(s).", FLAGS.model_size, model.count_params(),
+               "%d, %d replica(s).", FLAGS.init_checkpoint or FLAGS.model_size,
+               model.count_params(),
                FLAGS.num_train_steps, FLAGS.train_batch_size,
                strategy.num_replicas_in_sync)
   try:

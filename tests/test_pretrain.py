@@ -127,3 +127,40 @@ def test_killed_command_resumes_exactly(tmp_path, devices):
           == (tmp_path / "reference" / weights).read_bytes())
   assert (json.loads((tmp_path / "run/eval_results.json").read_text())
           == json.loads((tmp_path / "reference/eval_results.json").read_text()))
+
+
+@pytest.mark.slow
+def test_continue_pretraining_a_released_bert(tmp_path, minilm_dir):
+  """--init_checkpoint: the checkpoint's config, vocabulary and case."""
+  short = ["--max_seq_length=32", "--max_predictions_per_seq=5",
+           "--train_batch_size=4", "--num_train_steps=2",
+           "--num_warmup_steps=0", "--steps_per_execution=1", "--log_every=1",
+           "--checkpoint_every=2", "--eval_batches=1"]
+  # The quick-start flagfile names the bundled 8,000-token vocabulary,
+  # which does not fit MiniLM's 30,522 embeddings: refused before training.
+  quick = ["--flagfile=configs/quickstart.flags",
+           f"--init_checkpoint={minilm_dir}"]
+  wrong = run(*quick, *short, f"--model_dir={tmp_path / 'wrong'}")
+  assert wrong.returncode != 0
+  assert "has vocab_size=30522 but" in wrong.stderr
+  assert "holds 8000 tokens" in wrong.stderr and "step 1/" not in wrong.stderr
+
+  # Flags after the flagfile override it (vocabulary, steps, model_dir).
+  fixed = run(*quick, *short, f"--vocab_file={minilm_dir / 'vocab.txt'}",
+              f"--model_dir={tmp_path / 'fixed'}")
+  assert fixed.returncode == 0, fixed.stderr[-3000:]
+  assert "step 2/2" in fixed.stderr
+
+  # Without --vocab_file the checkpoint's own vocabulary is used.
+  own = run(*short, f"--input_files={CORPUS}",
+            f"--init_checkpoint={minilm_dir}", f"--model_dir={tmp_path / 'own'}")
+  assert own.returncode == 0, own.stderr[-3000:]
+  for name in ("fixed", "own"):
+    model_dir = tmp_path / name
+    assert ((model_dir / "vocab.txt").read_text().split()
+            == (minilm_dir / "vocab.txt").read_text().split())
+    config = json.loads((model_dir / "bert_config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"]) == (6, 384)
+  from keras_bert_lab.models import BertPretrainer
+  model = BertPretrainer.from_pretrained(str(tmp_path / "own" / "pretrained"))
+  assert model.config.num_layers == 6 and len(model.vocab) == 30522
