@@ -11,7 +11,7 @@ LayerNorm and biases), global gradient clip-norm 1.0, dropout 0.1 (the
 checkpoint's), seed 42.
 
 The dev split is 10% of the file, held out once by
-`keras_bert_lab.data.tasks.classification.split_dev(seed=42)` and written to
+`keras_bert_lab.data.dev_split.split_dev(seed=42)` and written to
 `train.jsonl` / `dev.jsonl` in --work_dir; both sides read exactly those rows
 (the script checks that our in-graph JSONL reader returns the same texts and
 labels as Python's `json`).
@@ -21,7 +21,9 @@ labels as Python's `json`).
 * Hugging Face: `transformers.BertForSequenceClassification` (torch CPU,
   `torch.set_num_threads(os.cpu_count())`), a plain training loop with
   `torch.optim.AdamW` and `get_linear_schedule_with_warmup`; the tokenizer
-  is the checkpoint's fast tokenizer, padded to max_seq_length like ours.
+  is the checkpoint's fast tokenizer; each batch is padded to its longest
+  row (`DataCollatorWithPadding`'s dynamic padding, `--hf_padding=longest`,
+  ours' default off TPU too) or to max_seq_length (`--hf_padding=max_length`).
 
 Dev metrics for both come from `keras_bert_lab.metrics.compute` on the
 same labels in the same order (great=0, other=1; `f1` is class 1's binary
@@ -56,13 +58,14 @@ def write_split(data, work_dir, limit, seed):
   """Writes train.jsonl/dev.jsonl; returns (train, dev) lists of dicts."""
   import tensorflow as tf
   from keras_bert_lab.data.tasks import classification
+  from keras_bert_lab.data.dev_split import split_dev
   rows = [{"review": x["text"].decode("utf-8"),
            "score": x["label"].decode("utf-8")}
           for x in classification.read_classification_file(
               data, "review", label_column="score").as_numpy_iterator()]
   if limit:
     rows = rows[:limit]
-  train, dev = classification.split_dev(rows, 0.1, seed=seed)
+  train, dev = split_dev(rows, 0.1, seed=seed)
   for name, part in (("train", train), ("dev", dev)):
     path = work_dir / f"{name}.jsonl"
     with open(path, "w", encoding="utf-8") as f:
@@ -144,6 +147,13 @@ def run_hf(args, model_path, train, dev):
     labels = torch.tensor([LABELS.index(r["score"]) for r in rows])
     return enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], labels
 
+  def trim(ids, mask, types, labels):
+    """Dynamic padding (`DataCollatorWithPadding`): the batch's longest row."""
+    if args.hf_padding == "max_length":
+      return ids, mask, types, labels
+    length = int(mask.sum(1).max())
+    return ids[:, :length], mask[:, :length], types[:, :length], labels
+
   train_tensors = encode(train)
   dev_tensors = encode(dev)
   steps_per_epoch = -(-len(train) // args.batch_size)
@@ -173,7 +183,7 @@ def run_hf(args, model_path, train, dev):
       if step == total_steps:
         break
       idx = order[i:i + args.batch_size]
-      ids, mask, types, labels = (t[idx] for t in train_tensors)
+      ids, mask, types, labels = trim(*(t[idx] for t in train_tensors))
       loss = model(input_ids=ids, attention_mask=mask, token_type_ids=types,
                    labels=labels).loss
       loss.backward()
@@ -191,7 +201,8 @@ def run_hf(args, model_path, train, dev):
   logits = []
   with torch.no_grad():
     for i in range(0, len(dev), args.batch_size):
-      ids, mask, types, _ = (t[i:i + args.batch_size] for t in dev_tensors)
+      ids, mask, types, _ = trim(*(t[i:i + args.batch_size]
+                                   for t in dev_tensors))
       logits.append(model(input_ids=ids, attention_mask=mask,
                           token_type_ids=types).logits.numpy())
   result = metrics.compute("classification", dev_tensors[3].numpy(),
@@ -218,6 +229,11 @@ def main():
   parser.add_argument("--jit_compile", action="store_true",
                       help="Ours with --jit_compile (XLA).")
   parser.add_argument("--steps_per_execution", type=int, default=1)
+  parser.add_argument("--hf_padding", choices=("longest", "max_length"),
+                      default="longest",
+                      help="HF's batches: padded to their longest row (what "
+                      "DataCollatorWithPadding gives; ours does the same "
+                      "off TPU) or to --max_seq_length.")
   parser.add_argument("--limit", type=int, default=0,
                       help="Use only the file's first N rows (a smoke test).")
   parser.add_argument("--work_dir", default="/tmp/finetune_sentiment_vs_hf")
@@ -253,7 +269,9 @@ def main():
           "epochs": args.epochs, "warmup_proportion": 0.1,
           "weight_decay": 0.01, "adam_epsilon": 1e-6, "clip_norm": 1.0,
           "seed": args.seed, "jit_compile": args.jit_compile,
-          "steps_per_execution": args.steps_per_execution},
+          "steps_per_execution": args.steps_per_execution,
+          "padding": {"ours": "longest row per batch (finetune's default "
+                              "off TPU)", "hf": args.hf_padding}},
       "ours": ours, "hf": hf,
       "accuracy_points_ours_minus_hf": 100 * (ours["dev"]["accuracy"] -
                                               hf["dev"]["accuracy"]),

@@ -156,12 +156,36 @@ class BertConfig:
     return cls(**fields)
 
   def to_dict(self):
-    """Returns the fields as a plain dict (for Keras `get_config`)."""
+    """Returns the fields as a plain dict (for Keras `get_config`).
+
+    Returns:
+      `{field name: value}` for every field, this package's names.
+
+    Example:
+      >>> BertConfig.preset("tiny").to_dict()["num_layers"]
+      2
+    """
     return dataclasses.asdict(self)
 
   @classmethod
   def from_dict(cls, values):
-    """Builds a config from `to_dict()` output; unknown keys are an error."""
+    """Builds a config from `to_dict()` output.
+
+    Args:
+      values: `{field name: value}`; missing fields take their defaults.
+
+    Returns:
+      A `BertConfig`.
+
+    Raises:
+      ValueError: an unknown field (e.g. a file's `num_hidden_layers`: use
+        `from_file_dict` for those).
+
+    Example:
+      >>> cfg = BertConfig.preset("tiny")
+      >>> BertConfig.from_dict(cfg.to_dict()) == cfg
+      True
+    """
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -184,6 +208,13 @@ class BertConfig:
     Raises:
       ValueError: a required key is missing, the activation is unknown, or a
         key asks for a model we do not build (e.g. relative positions).
+
+    Example:
+      >>> hf = BertConfig.preset("tiny").to_hf_dict()
+      >>> BertConfig.from_file_dict(hf) == BertConfig.preset("tiny")
+      True
+      >>> BertConfig.from_file_dict(dict(hf, hidden_act="gelu_new")).hidden_act
+      'gelu_approximate'
     """
     fields = {}
     for field, key in _FILE_KEYS.items():
@@ -221,8 +252,17 @@ class BertConfig:
     Returns:
       A `BertConfig`.
 
+    Raises:
+      ValueError: the file is missing or not JSON, or its values are not a
+        BERT this package builds (see `from_file_dict`).
+
     Example:
-      >>> cfg = BertConfig.from_json_file("uncased_L-12_H-768_A-12/bert_config.json")
+      >>> import os, tempfile
+      >>> path = os.path.join(tempfile.mkdtemp(), "bert_config.json")
+      >>> BertConfig.preset("mini", vocab_size=8000).write_google_json(path)
+      >>> cfg = BertConfig.from_json_file(path)
+      >>> cfg.num_layers, cfg.hidden_size, cfg.vocab_size
+      (4, 256, 8000)
     """
     path = os.fspath(path)
     try:
@@ -233,14 +273,33 @@ class BertConfig:
     return cls.from_file_dict(values, source=path)
 
   def to_google_dict(self):
-    """Returns the dict of Google's `bert_config.json` (no `layer_norm_eps`:
-    Google's code fixes it at 1e-12)."""
+    """Returns the dict of Google's `bert_config.json`.
+
+    Returns:
+      The file's keys and values; no `layer_norm_eps` (Google's code fixes
+      it at 1e-12).
+
+    Example:
+      >>> values = BertConfig.preset("tiny").to_google_dict()
+      >>> values["num_hidden_layers"], "layer_norm_eps" in values
+      (2, False)
+    """
     values = {key: getattr(self, field) for field, key in _FILE_KEYS.items()}
     del values["layer_norm_eps"]
     return values
 
   def to_hf_dict(self):
-    """Returns the dict of an HF `config.json` for a `BertModel`."""
+    """Returns the dict of an HF `config.json` for a `BertModel`.
+
+    Returns:
+      The file's keys and values, with HF's activation names and
+      bookkeeping (`model_type`, `architectures`).
+
+    Example:
+      >>> values = BertConfig.preset("tiny", hidden_act="gelu_approximate").to_hf_dict()
+      >>> values["model_type"], values["hidden_act"]
+      ('bert', 'gelu_new')
+    """
     values = {key: getattr(self, field) for field, key in _FILE_KEYS.items()}
     values["hidden_act"] = _ACT_TO_HF[self.hidden_act]
     values.update(model_type="bert", architectures=["BertForPreTraining"],
@@ -248,11 +307,33 @@ class BertConfig:
     return values
 
   def write_google_json(self, path):
-    """Writes Google's `bert_config.json` to `path`."""
+    """Writes Google's `bert_config.json` (`to_google_dict`) to `path`.
+
+    Args:
+      path: the file to write.
+
+    Example:
+      >>> import os, tempfile
+      >>> path = os.path.join(tempfile.mkdtemp(), "bert_config.json")
+      >>> BertConfig.preset("tiny").write_google_json(path)
+      >>> BertConfig.from_json_file(path) == BertConfig.preset("tiny")
+      True
+    """
     _write_json(path, self.to_google_dict())
 
   def write_hf_json(self, path):
-    """Writes HF's `config.json` to `path`."""
+    """Writes HF's `config.json` (`to_hf_dict`) to `path`.
+
+    Args:
+      path: the file to write.
+
+    Example:
+      >>> import json, os, tempfile
+      >>> path = os.path.join(tempfile.mkdtemp(), "config.json")
+      >>> BertConfig.preset("tiny").write_hf_json(path)
+      >>> json.load(open(path))["architectures"]
+      ['BertForPreTraining']
+    """
     _write_json(path, self.to_hf_dict())
 
 

@@ -10,9 +10,9 @@ The same flags and the same feature names (`input_ids`, `input_mask`,
 `segment_ids`, `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`,
 `next_sentence_labels`) as Google's `create_pretraining_data.py`, so either
 trainer reads the files. Examples are made by the same in-graph pipeline
-`pretrain` uses (`keras_bert_lab.data.pretraining_dataset`); only the
-writing happens in Python. Several comma-separated output files are filled
-in turn.
+`pretrain` uses (`keras_bert_lab.training.PretrainingInput`, over
+`keras_bert_lab.data.pretraining_dataset`); only the writing happens in
+Python. Several comma-separated output files are filled in turn.
 """
 
 import os
@@ -62,17 +62,17 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  import tensorflow as tf
-  from keras_bert_lab import data, text
+  from keras_bert_lab import text, training
 
+  start = time.time()
   try:
     tokenizer = text.BertTokenizer(FLAGS.vocab_file,
                                    lower_case=FLAGS.do_lower_case)
-    documents = data.read_documents(
-        FLAGS.input_files, document_per_line=FLAGS.document_per_line,
-        split_sentences=FLAGS.split_sentences, seed=FLAGS.random_seed)
-    dataset = data.pretraining_dataset(
-        documents, tokenizer, batch_size=256,
+    examples = training.PretrainingInput(
+        input_files=FLAGS.input_files, eval_holdout_percent=0,
+        lower_case=FLAGS.do_lower_case,
+        split_sentences=FLAGS.split_sentences,
+        document_per_line=FLAGS.document_per_line,
         max_seq_length=FLAGS.max_seq_length,
         max_predictions_per_seq=FLAGS.max_predictions_per_seq,
         masked_lm_prob=FLAGS.masked_lm_prob,
@@ -80,39 +80,14 @@ def main(argv):
         next_sentence=FLAGS.next_sentence,
         cross_documents=FLAGS.cross_documents,
         whole_word_mask=FLAGS.do_whole_word_mask, ngram_max=FLAGS.ngram_max,
-        passes=FLAGS.dupe_factor, seed=FLAGS.random_seed,
-        drop_remainder=False)
+        seed=FLAGS.random_seed)
+    written, random_next = examples.write_tfrecords(
+        tokenizer, FLAGS.output_file, passes=FLAGS.dupe_factor)
   except ValueError as e:
     raise app.UsageError(str(e))
-
-  writers = [tf.io.TFRecordWriter(path) for path in FLAGS.output_file]
-  written = random_next = 0
-  start = last_report = time.time()
-  try:
-    for batch in dataset:
-      for record in data.to_examples(batch):
-        writers[written % len(writers)].write(record)
-        written += 1
-      random_next += int(tf.reduce_sum(batch["next_sentence_labels"]))
-      if time.time() - last_report > 10:
-        last_report = time.time()
-        logging.info("%d examples written (%.0f/s)", written,
-                     written / (last_report - start))
-  except tf.errors.InvalidArgumentError as e:
-    if "NSP needs at least two documents" not in e.message:
-      raise
-    raise app.UsageError(
-        f"{','.join(FLAGS.input_files)} holds a single document, and NSP needs "
-        "two to draw random next sentences. Add documents (blank lines "
-        "separate them, or --document_per_line), or use --nonext_sentence.")
-  finally:
-    for writer in writers:
-      writer.close()
-  if not written:
-    raise app.UsageError(f"No examples: {FLAGS.input_files} holds no text.")
   print(f"Wrote {written} examples to {', '.join(FLAGS.output_file)} in "
         f"{time.time() - start:.0f} s; next_sentence_labels: "
-        f"{random_next / written:.1%} random next.")
+        f"{random_next:.1%} random next.")
 
 
 if __name__ == "__main__":

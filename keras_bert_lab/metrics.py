@@ -178,7 +178,7 @@ def pearson_corrcoef(x, y):
 
   Example:
     >>> pearson_corrcoef([1, 2, 3], [1, 2, 4])
-    0.9819805060619659
+    0.98198050606196...
   """
   x, y = _scores_pair(x, y)
   dx, dy = x - x.mean(), y - y.mean()

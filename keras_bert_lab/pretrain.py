@@ -13,10 +13,12 @@ a run with another model config or other input flags is refused.
 `model_dir` receives checkpoints, TensorBoard logs (`train/`), the config,
 the input flags and vocab, `eval_results.json` and, at the end, a
 `pretrained/` folder that fine-tuning and export accept (`save_pretrained`
-layout).
+layout). The flags map onto `keras_bert_lab.training`: `setup_runtime`,
+`PretrainingInput`, `pretraining_model`, `prepare_model_dir`, `train` and
+`evaluate`.
 """
 
-import hashlib
+import dataclasses
 import json
 import os
 import pathlib
@@ -24,8 +26,7 @@ import pathlib
 from absl import app, flags, logging
 
 from keras_bert_lab.training import cli_flags
-
-RESOURCES = pathlib.Path(__file__).resolve().parent / "resources"
+from keras_bert_lab.training.pretraining import BUNDLED_VOCAB, INPUT_FLAGS
 
 FLAGS = flags.FLAGS
 # Data.
@@ -47,7 +48,7 @@ flags.DEFINE_integer("eval_holdout_percent", 5, "Percent of documents (by a "
                      upper_bound=50)
 flags.DEFINE_integer("eval_batches", 50, "Most evaluation batches.",
                      lower_bound=1)
-flags.DEFINE_string("vocab_file", str(RESOURCES / "vocab.txt"),
+flags.DEFINE_string("vocab_file", str(BUNDLED_VOCAB),
                     "WordPiece vocabulary (default: the bundled one).")
 flags.DEFINE_bool("lower_case", True, "Lower-case and strip accents.")
 flags.DEFINE_bool("split_sentences", True, "Split lines into sentences; "
@@ -109,184 +110,17 @@ flags.DEFINE_integer("log_every", 100, "Steps between log lines.")
 flags.mark_flag_as_required("model_dir")
 
 
-def _check_flags():
-  sources = [n for n in ("input_files", "tfrecord_files", "tfds_name")
-             if FLAGS[n].value]
-  if len(sources) != 1:
-    raise app.UsageError("Give exactly one data source: --input_files, "
-                         f"--tfrecord_files or --tfds_name (got {sources or 'none'}).")
-  if FLAGS.tfrecord_files and FLAGS.whole_word_mask:
-    logging.warning("--whole_word_mask has no effect with --tfrecord_files: "
-                    "the files are already masked.")
-
-
-def _model_and_tokenizer():
-  """The model to pre-train (built under the strategy's scope) and its
-  tokenizer: from `--init_checkpoint` (whose vocabulary and case are the
-  defaults then), or a new model of `--model_size` / `--bert_config_file`."""
-  import tempfile
-  from keras_bert_lab import models, text
-  from keras_bert_lab.config import BertConfig
-  try:
-    if FLAGS.init_checkpoint:
-      model = models.BertPretrainer.from_pretrained(
-          FLAGS.init_checkpoint, next_sentence=FLAGS.next_sentence)
-      if not FLAGS["lower_case"].present:
-        FLAGS.lower_case = model.lower_case
-      if FLAGS["vocab_file"].present or not model.vocab:
-        tokenizer = text.BertTokenizer(FLAGS.vocab_file,
-                                       lower_case=FLAGS.lower_case)
-      else:   # the checkpoint's own vocabulary (read when built)
-        with tempfile.TemporaryDirectory() as folder:
-          vocab_file = pathlib.Path(folder) / "vocab.txt"
-          vocab_file.write_text("".join(t + "\n" for t in model.vocab),
-                                encoding="utf-8")
-          tokenizer = text.BertTokenizer(vocab_file,
-                                         lower_case=FLAGS.lower_case)
-      config = model.config
-      source = f"--init_checkpoint={FLAGS.init_checkpoint}"
-    else:
-      tokenizer = text.BertTokenizer(FLAGS.vocab_file,
-                                     lower_case=FLAGS.lower_case)
-      config = (BertConfig.from_json_file(FLAGS.bert_config_file)
-                if FLAGS.bert_config_file else
-                BertConfig.preset(FLAGS.model_size,
-                                  vocab_size=tokenizer.vocab_size))
-      source = "The model"
-  except ValueError as e:
-    raise app.UsageError(str(e))
-  if config.vocab_size != tokenizer.vocab_size:
-    raise app.UsageError(
-        f"{source} has vocab_size={config.vocab_size} but "
-        f"{tokenizer.vocab_file} holds {tokenizer.vocab_size} tokens; use the "
-        "vocabulary the model was made for.")
-  if FLAGS.max_seq_length > config.max_position_embeddings:
-    raise app.UsageError(
-        f"--max_seq_length={FLAGS.max_seq_length} is longer than {source} "
-        f"allows (max_position_embeddings={config.max_position_embeddings}); "
-        "lower it.")
-  if not FLAGS.init_checkpoint:
-    model = models.BertPretrainer(
-        models.BertEncoder(config, vocab=tokenizer.vocab,
-                           lower_case=FLAGS.lower_case),
-        next_sentence=FLAGS.next_sentence)
-  return model, tokenizer
-
-
-# The flags that decide the training examples and their order: a resumed
-# run continues at the saved data position only if they stay the same.
-INPUT_FLAGS = ("input_files", "tfrecord_files", "tfds_name", "tfds_text_key",
-               "tfds_split", "eval_files", "eval_holdout_percent",
-               "lower_case", "split_sentences", "document_per_line",
-               "max_seq_length", "max_predictions_per_seq", "masked_lm_prob",
-               "short_seq_prob", "next_sentence", "cross_documents",
-               "whole_word_mask", "ngram_max", "seed", "train_batch_size",
-               "bucket_boundaries")
-
-
-def _input_settings(tokenizer, input_pipelines):
-  """The INPUT_FLAGS' values (local file paths made absolute), the vocab,
-  and the number of input pipelines (each reads its own share and seed)."""
-  settings = {name: FLAGS[name].value for name in INPUT_FLAGS}
-  settings["input_pipelines"] = input_pipelines
-  for name in ("input_files", "tfrecord_files", "eval_files"):
-    if settings[name]:
-      settings[name] = [path if "://" in path else os.path.abspath(path)
-                        for path in settings[name]]
-  settings["vocab"] = hashlib.sha256(
-      "\n".join(tokenizer.vocab).encode("utf-8")).hexdigest()
-  return settings
-
-
-def _check_resume(model_dir, config, input_settings, write=True):
-  """Refuses to resume a model_dir trained with another config or input.
-
-  The model config must match `bert_config.json`; once a checkpoint exists,
-  the input settings (`_input_settings`) must match `input_flags.json`,
-  since another input cannot continue at the saved data position. Writes
-  both files (making model_dir) when `write` and they are not fixed yet.
-  """
-  from keras_bert_lab.config import BertConfig
-  saved = model_dir / "bert_config.json"
-  if saved.exists():
-    old = BertConfig.from_json_file(str(saved)).to_dict()
-    new = config.to_dict()
-    diff = {k: (old[k], new[k]) for k in old if old[k] != new.get(k)}
-    if diff:
-      raise app.UsageError(
-          f"{model_dir} holds a run of another model config (saved, asked): "
-          f"{diff}. Use a new --model_dir or the same model flags.")
-  elif write:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    config.write_google_json(str(saved))
-  saved = model_dir / "input_flags.json"
-  if saved.exists() and (model_dir / "checkpoint").exists():
-    old = json.loads(saved.read_text())
-    diff = {f"--{k}": (old.get(k), input_settings[k]) for k in INPUT_FLAGS
-            if old.get(k) != input_settings[k]}
-    if old.get("vocab") != input_settings["vocab"]:
-      diff["--vocab_file"] = "a vocabulary other than the saved vocab.txt"
-    if old.get("input_pipelines", 1) != input_settings["input_pipelines"]:
-      diff["workers (TF_CONFIG)"] = (old.get("input_pipelines", 1),
-                                     input_settings["input_pipelines"])
-    if diff:
-      raise app.UsageError(
-          f"{model_dir} holds a checkpoint trained on other input (saved, "
-          f"asked): {diff}. Resuming continues at the saved data position, "
-          "which only the same input reaches: rerun with the values in "
-          f"{saved} (and as many workers), or use a new --model_dir.")
-  elif write:
-    saved.write_text(json.dumps(input_settings, indent=2))
-
-
-def _holdout(document):
-  import tensorflow as tf
-  return tf.strings.to_hash_bucket_fast(document[0], 100) < (
-      FLAGS.eval_holdout_percent)
-
-
-def _text_documents(files, context=None, eval_split=False):
-  """Documents for training (or the held-out ones with eval_split)."""
-  from keras_bert_lab import data
-  if FLAGS.tfds_name:
-    documents = data.tfds_documents(
-        FLAGS.tfds_name, FLAGS.tfds_text_key, FLAGS.tfds_split,
-        split_sentences=FLAGS.split_sentences, seed=FLAGS.seed)
-  else:
-    documents = data.read_documents(
-        files, document_per_line=FLAGS.document_per_line,
-        split_sentences=FLAGS.split_sentences, seed=FLAGS.seed,
-        shuffle=not eval_split)
-  if context is not None and context.num_input_pipelines > 1:
-    documents = documents.shard(context.num_input_pipelines,
-                                context.input_pipeline_id)
-  if not FLAGS.eval_files and FLAGS.eval_holdout_percent:
-    keep = _holdout if eval_split else (lambda d: ~_holdout(d))
-    documents = documents.filter(keep)
-  return documents
-
-
-def _features(tokenizer, documents, batch_size, passes, seed, shuffle):
-  from keras_bert_lab import data
-  return data.pretraining_dataset(
-      documents, tokenizer, batch_size, max_seq_length=FLAGS.max_seq_length,
-      max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-      masked_lm_prob=FLAGS.masked_lm_prob,
-      short_seq_prob=FLAGS.short_seq_prob, next_sentence=FLAGS.next_sentence,
-      cross_documents=FLAGS.cross_documents,
-      whole_word_mask=FLAGS.whole_word_mask, ngram_max=FLAGS.ngram_max,
-      passes=passes, seed=seed, shuffle_buffer=10000 if shuffle else 0,
-      drop_remainder=passes is None)
+def _given(name):
+  """A flag's value if given (here or in a flagfile), else None."""
+  return FLAGS[name].value if FLAGS[name].present else None
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  _check_flags()
-  import keras
   import tensorflow as tf
-  from keras_bert_lab import data, training
+  from keras_bert_lab import training
 
   model_dir = pathlib.Path(FLAGS.model_dir)
   warmup = (FLAGS.num_warmup_steps if FLAGS.num_warmup_steps is not None
@@ -296,37 +130,28 @@ def main(argv):
         f"--num_warmup_steps={warmup} must be smaller than "
         f"--num_train_steps={FLAGS.num_train_steps}; lower it.")
   try:
-    # Devices and collectives are configured before any TF op runs.
-    training.split_cpu(FLAGS.num_cpu_devices)
-    strategy = training.get_strategy(FLAGS.strategy, FLAGS.tpu,
-                                     FLAGS.connect_timeout)
-    training.check_global_batch(FLAGS.train_batch_size, strategy)
-    data.bucket_boundaries(FLAGS.bucket_boundaries, FLAGS.max_seq_length)
-    if FLAGS.input_files:
-      data.expand_input_files(FLAGS.input_files)
-    if FLAGS.eval_files:
-      data.expand_input_files(FLAGS.eval_files)
-    if FLAGS.tfrecord_files:
-      FLAGS.tfrecord_files = data.expand_input_files(FLAGS.tfrecord_files)
+    data = training.PretrainingInput(
+        **{name: FLAGS[name].value for name in INPUT_FLAGS},
+        eval_batches=FLAGS.eval_batches)
+    strategy = training.setup_runtime(
+        FLAGS.strategy, FLAGS.tpu, FLAGS.connect_timeout,
+        FLAGS.num_cpu_devices, FLAGS.train_batch_size, FLAGS.mixed_precision,
+        FLAGS.seed, FLAGS.deterministic)
+    data = data.checked()
+    with strategy.scope():
+      model, tokenizer = training.pretraining_model(
+          FLAGS.init_checkpoint, FLAGS.model_size, FLAGS.bert_config_file,
+          _given("vocab_file"), _given("lower_case"), FLAGS.next_sentence,
+          FLAGS.max_seq_length)
+    data = dataclasses.replace(data, lower_case=tokenizer.lower_case)
+    # Only the chief of a multi-worker cluster writes into model_dir.
+    chief = training.is_chief(strategy)
+    training.prepare_model_dir(model_dir, model.config, tokenizer.vocab,
+                               data.settings(tokenizer.vocab,
+                                             training.num_input_pipelines(
+                                                 strategy)), write=chief)
   except ValueError as e:
     raise app.UsageError(str(e))
-
-  if FLAGS.mixed_precision != "none":
-    keras.mixed_precision.set_global_policy(
-        {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}[
-            FLAGS.mixed_precision])
-  keras.utils.set_random_seed(FLAGS.seed)
-  if FLAGS.deterministic:
-    tf.config.experimental.enable_op_determinism()
-  with strategy.scope():
-    model, tokenizer = _model_and_tokenizer()
-  # Only the chief of a multi-worker cluster writes into model_dir.
-  chief = training.is_chief(strategy)
-  _check_resume(model_dir, model.config, _input_settings(
-      tokenizer, training.num_input_pipelines(strategy)), write=chief)
-  if chief:
-    (model_dir / "vocab.txt").write_text(
-        "".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
   with strategy.scope():
     optimizer = training.create_optimizer(
         FLAGS.optimizer, FLAGS.learning_rate, FLAGS.num_train_steps, warmup,
@@ -334,38 +159,13 @@ def main(argv):
         gradient_accumulation_steps=FLAGS.gradient_accumulation_steps,
         loss_scale=FLAGS.mixed_precision == "fp16")
 
-  def dataset_fn(context):
-    batch_size = context.get_per_replica_batch_size(FLAGS.train_batch_size)
-    if FLAGS.tfrecord_files:
-      # Each input pipeline reads its share of the files, or of the
-      # records when there are fewer files than pipelines.
-      files, shard = FLAGS.tfrecord_files, None
-      pipelines, index = context.num_input_pipelines, context.input_pipeline_id
-      if len(files) >= pipelines:
-        files = files[index::pipelines]
-      else:
-        shard = (pipelines, index)
-      batches = data.read_pretraining_tfrecords(
-          files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
-          batch_size=batch_size, shard=shard).repeat()
-    else:
-      documents = _text_documents(FLAGS.input_files, context)
-      batches = _features(tokenizer, documents, batch_size, passes=None,
-                          seed=FLAGS.seed + context.input_pipeline_id,
-                          shuffle=True)
-    if FLAGS.bucket_boundaries:
-      batches = data.bucket_by_length(batches.unbatch(), batch_size,
-                                      FLAGS.bucket_boundaries)
-    return batches
-
   logging.info("Pre-training %s (%d parameters) for %d steps, global batch "
                "%d, %d replica(s).", FLAGS.init_checkpoint or FLAGS.model_size,
-               model.count_params(),
-               FLAGS.num_train_steps, FLAGS.train_batch_size,
-               strategy.num_replicas_in_sync)
+               model.count_params(), FLAGS.num_train_steps,
+               FLAGS.train_batch_size, strategy.num_replicas_in_sync)
   try:
-    training.train(model, optimizer, dataset_fn, str(model_dir),
-                   FLAGS.num_train_steps, strategy=strategy,
+    training.train(model, optimizer, data.train_dataset_fn(tokenizer),
+                   str(model_dir), FLAGS.num_train_steps, strategy=strategy,
                    steps_per_execution=FLAGS.steps_per_execution,
                    checkpoint_every=FLAGS.checkpoint_every,
                    max_checkpoints_to_keep=FLAGS.keep_checkpoints,
@@ -391,7 +191,9 @@ def main(argv):
         "every worker again with the same command: training resumes from "
         f"{latest or 'the first step'}.")
 
-  results = _evaluate(model, tokenizer, strategy)
+  eval_dataset = data.eval_dataset(tokenizer)
+  results = ({} if eval_dataset is None else
+             training.evaluate(model, eval_dataset, strategy=strategy))
   results["steps"] = FLAGS.num_train_steps
   if not chief:
     return
@@ -399,22 +201,6 @@ def main(argv):
   model.save_pretrained(str(model_dir / "pretrained"))
   print(json.dumps(results, indent=2))
   print(f"Pre-trained model: {model_dir / 'pretrained'}")
-
-
-def _evaluate(model, tokenizer, strategy):
-  from keras_bert_lab import data, training
-  if FLAGS.tfrecord_files or FLAGS.tfds_name:
-    if not FLAGS.eval_files:
-      logging.warning("No --eval_files: eval_results.json is left empty.")
-      return {}
-  if FLAGS.eval_files:
-    documents = _text_documents(FLAGS.eval_files, eval_split=True)
-  else:
-    documents = _text_documents(FLAGS.input_files, eval_split=True)
-  dataset = _features(tokenizer, documents, FLAGS.train_batch_size, passes=1,
-                      seed=FLAGS.seed, shuffle=False)
-  return training.evaluate(model, dataset.take(FLAGS.eval_batches),
-                           strategy=strategy)
 
 
 if __name__ == "__main__":

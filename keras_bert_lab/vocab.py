@@ -29,15 +29,22 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  from keras_bert_lab.text import vocab as vocab_lib  # TF loads here.
+  import tensorflow as tf  # TF loads here.
+  from keras_bert_lab import data, text
   try:
-    tokens = vocab_lib.learn_vocab(
-        FLAGS.input_files, FLAGS.vocab_size, lower_case=FLAGS.lower_case,
+    files = data.expand_input_files(FLAGS.input_files)
+  except ValueError as e:
+    raise app.UsageError(str(e))
+  logging.info("counting words in %d file(s), %.1f MB", len(files),
+               sum(tf.io.gfile.stat(f).length for f in files) / 1e6)
+  try:
+    tokens = text.learn_vocab(
+        data.text_lines(files), FLAGS.vocab_size, lower_case=FLAGS.lower_case,
         reserved_tokens=FLAGS.reserved_tokens,
         max_unique_chars=FLAGS.max_unique_chars)
   except ValueError as e:
-    raise app.UsageError(str(e))
-  vocab_lib.write_vocab(tokens, FLAGS.output)
+    raise app.UsageError(f"--input_files={','.join(FLAGS.input_files)}: {e}")
+  text.write_vocab(tokens, FLAGS.output)
   logging.info("wrote %d tokens to %s", len(tokens), FLAGS.output)
   print(f"Wrote {len(tokens)} tokens to {FLAGS.output}")
 

@@ -23,6 +23,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from keras_bert_lab.data.dev_split import split_dev
 from tests.conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "data" / "tasks" / "fixtures"
@@ -78,7 +79,7 @@ def cli(*flags):
 def _tiny_encoder(path, dropout=0.1):
   from keras_bert_lab.config import BertConfig
   from keras_bert_lab.models import BertEncoder
-  from keras_bert_lab.text.vocab_file import read_vocab
+  from keras_bert_lab.text import read_vocab
   vocab = read_vocab(str(ROOT / "keras_bert_lab" / "resources" / "vocab.txt"))
   config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_layers=2,
                       num_heads=2, intermediate_size=64,
@@ -313,7 +314,7 @@ def test_classification(runs, reviews):
 
   # eval_results.json: scikit-learn on the reloaded model's dev predictions.
   # The dev split: rows chosen by split_dev with the run's default seed.
-  _, dev = classification.split_dev(
+  _, dev = split_dev(
       [i for i in range(40)], 0.1, seed=42)
   gold = [info["labels"].index(reviews[i][1]) for i in dev]
   predicted = probabilities.argmax(-1)[dev]
@@ -340,7 +341,7 @@ def test_regression(runs, reviews):
   rows = _read_tsv(model_dir / "predictions.tsv")
   np.testing.assert_allclose([float(r["score"]) for r in rows], scores,
                              rtol=1e-5, atol=1e-6)
-  _, dev = classification.split_dev(list(range(40)), 0.1, seed=42)
+  _, dev = split_dev(list(range(40)), 0.1, seed=42)
   gold = [len(reviews[i][0].split()) % 5 + 0.5 for i in dev]
   # The scores of a barely trained model are close together, so their
   # correlation moves in the 4th decimal with float rounding.
@@ -355,6 +356,8 @@ def test_tagging(runs):
   from keras_bert_lab.data.tasks import tagging
   model_dir, task, results = _ok(runs, "tagging")
   assert task["labels"] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+  # Multi-character words in the file: raw text is served by whitespace.
+  assert task["word_units"] == "whitespace" and task["format_version"] == 2
   model, info, tokenizer = _reload(model_dir)
   sentences = tagging.read_tagging_file(str(runs["files"]["ner_dev"]))
   words_only = sentences.map(lambda s: {"words": s["words"],
@@ -404,7 +407,7 @@ def test_multiple_choice(runs):
 def test_squad(runs):
   import tensorflow as tf
   from keras_bert_lab import metrics
-  from keras_bert_lab.data.tasks import squad
+  from keras_bert_lab.data.tasks import squad, squad_json
   model_dir, task, results = _ok(runs, "squad_v2")
   assert {k: task[k] for k in ("max_seq_length", "doc_stride",
                                "max_query_length", "n_best_size",
@@ -426,7 +429,7 @@ def test_squad(runs):
       metrics.squad_scores(gold, predictions, "v2.0")["exact"])
 
   model, info, tokenizer = _reload(model_dir)
-  examples = squad.read_squad_json(str(SQUAD_V2), is_training=False)
+  examples = squad_json.read_squad_json(str(SQUAD_V2), is_training=False)
   windows = {}
   for batch in squad.squad_windows(
       examples, tokenizer, max_seq_length=48, doc_stride=16,
@@ -435,7 +438,7 @@ def test_squad(runs):
       windows.setdefault(k, []).append(v.numpy())
   windows = {k: np.concatenate(v) for k, v in windows.items()}
   outputs = model(squad.model_inputs(windows), training=False)
-  again, _, _ = squad.prediction_json(squad.squad_postprocess(
+  again, _, _ = squad_json.prediction_json(squad.squad_postprocess(
       outputs["start_logits"], outputs["end_logits"], windows,
       tf.constant([e["context"] for e in examples.examples]),
       version_2_with_negative=True), examples.ids, True)

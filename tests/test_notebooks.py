@@ -92,7 +92,7 @@ def test_pretrain_on_tpu(tmp_path):
   assert 0 <= results["next_sentence_accuracy"] <= 1
   assert re.search(r"largest logit difference 0\b", text)
   # Two TensorBoard points (20 steps, LOG_EVERY 10) drawn by the report.
-  from keras_bert_lab import report
+  from keras_bert_lab import reports as report
   scalars = report.read_scalars(run / "logs" / "train")
   assert list(scalars["epoch_loss"].steps) == [0, 1]
   assert (run / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""`keras_bert_lab.report`: event files read back, curves, confusion matrix.
+"""`keras_bert_lab.reports` and the `report` CLI: event files read back, curves, confusion matrix.
 
 References: the values written with `tf.summary` (and the pre-training log
 lines), scikit-learn's `confusion_matrix` and `matthews_corrcoef`, and the
@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from keras_bert_lab import report
+from keras_bert_lab import reports as report
 from tests.conftest import ROOT
 from tests.test_finetune import _tiny_encoder
 
@@ -192,6 +192,8 @@ def test_confusion_matrix_of_a_real_finetune_run(tmp_path, data_dir):
       capture_output=True, text=True, cwd=ROOT)
   assert run.returncode == 0, run.stderr[-3000:]
   results = json.loads((model_dir / "eval_results.json").read_text())
+  assert results["dev_split"] == {"source": str(train_file), "fraction": 0.25,
+                                  "seed": 42}
 
   gold, predicted, names = report.classification_predictions(
       model_dir, batch_size=16)
@@ -221,8 +223,8 @@ def test_confusion_matrix_of_a_real_finetune_run(tmp_path, data_dir):
   assert cli.returncode == 0, cli.stderr[-3000:]
   assert_png(output)
 
-  # Without eval_data the confusion matrix asks for --eval_file.
-  del results["eval_data"]
+  # Without the dev_split record the confusion matrix asks for --eval_file.
+  del results["dev_split"]
   (model_dir / "eval_results.json").write_text(json.dumps(results))
   with pytest.raises(ValueError, match="--eval_file"):
     report.write_report(model_dir, tmp_path / "x.png")
@@ -232,5 +234,5 @@ def test_confusion_matrix_of_a_real_finetune_run(tmp_path, data_dir):
 
 def _dev_rows(n):
   """The row indices `split_dev(.., 0.25, seed=42)` holds out (finetune's)."""
-  from keras_bert_lab.data.tasks.classification import split_dev
+  from keras_bert_lab.data.dev_split import split_dev
   return set(split_dev(list(range(n)), 0.25, 42)[1])

@@ -20,9 +20,29 @@ _OPTIMIZER_LEAVES = frozenset({"adam_m", "adam_v", "Adam", "Adam_1",
 def find_checkpoint_prefix(folder):
   """Returns the checkpoint prefix (e.g. `folder/bert_model.ckpt`) in `folder`.
 
+  Args:
+    folder: a folder holding one TF checkpoint (`<prefix>.index` and
+      `<prefix>.data-*`), or several and a `checkpoint` state file.
+
+  Returns:
+    The prefix: the latest one the state file names, else the only one (or
+    `bert_model.ckpt` among several).
+
   Raises:
     ValueError: none, or several without a `checkpoint` state file; the
       message lists the `.index` files found.
+
+  Example:
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = tf.train.Checkpoint(v=tf.Variable(1.0)).write(
+    ...     os.path.join(folder, "model.ckpt"))
+    >>> os.path.basename(find_checkpoint_prefix(folder))
+    'model.ckpt'
+    >>> find_checkpoint_prefix(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    ValueError: Cannot pick a TF checkpoint in '...': found no *.index file. ...
   """
   latest = tf.train.latest_checkpoint(folder)
   if latest:
@@ -52,7 +72,24 @@ def read_google_folder(folder):
     (`uncased_L-12_...` / `cased_L-12_...`), else None.
 
   Example:
-    >>> config, weights, vocab, lower = read_google_folder("uncased_L-2_H-128_A-2/")
+    >>> import os, tempfile
+    >>> from keras_bert_lab.checkpoints.names import get_weights
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> config = BertConfig(vocab_size=10, hidden_size=8, num_layers=1,
+    ...                     num_heads=2, intermediate_size=16)
+    >>> weights = get_weights(BertEncoder(config))
+    >>> folder = os.path.join(tempfile.mkdtemp(), "uncased_L-1_H-8_A-2")
+    >>> os.makedirs(folder)
+    >>> config.write_google_json(os.path.join(folder, "bert_config.json"))
+    >>> _ = tf.raw_ops.SaveV2(   # a TF1 checkpoint, as Google's releases
+    ...     prefix=os.path.join(folder, "bert_model.ckpt"),
+    ...     tensor_names=list(weights), shape_and_slices=[""] * len(weights),
+    ...     tensors=list(weights.values()))
+    >>> read_config, read_weights, vocab, lower = read_google_folder(folder)
+    >>> read_config == config, sorted(read_weights) == sorted(weights)
+    (True, True)
+    >>> vocab, lower   # no vocab.txt here; "uncased" in the folder name
+    (None, True)
   """
   config = BertConfig.from_json_file(os.path.join(folder, "bert_config.json"))
   reader = tf.train.load_checkpoint(find_checkpoint_prefix(folder))

@@ -130,6 +130,15 @@ def hf_tensors_to_canonical(tensors, source):
 
   Returns:
     `{name: float32 array}`.
+
+  Example:
+    >>> import numpy as np
+    >>> weights = hf_tensors_to_canonical({
+    ...     "bert.pooler.dense.weight": np.eye(2, 3),
+    ...     "cls.predictions.bias": np.zeros(4),
+    ...     "cls.predictions.decoder.bias": np.zeros(4)}, "example")
+    >>> {name: w.shape for name, w in weights.items()}   # transposed, untied
+    {'bert/pooler/dense/kernel': (3, 2), 'cls/predictions/output_bias': (4,)}
   """
   tensors = {k.removeprefix("bert."): v for k, v in tensors.items()
              if k.removeprefix("bert.") not in _BUFFERS}
@@ -169,7 +178,17 @@ def read_hf_folder(folder):
     `(config, weights, vocab_path_or_None, lower_case_or_None)`.
 
   Example:
-    >>> config, weights, vocab, lower = read_hf_folder("all-MiniLM-L6-v2/")
+    >>> import tempfile
+    >>> from keras_bert_lab.checkpoints.names import get_weights
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> config = BertConfig(vocab_size=10, hidden_size=8, num_layers=1,
+    ...                     num_heads=2, intermediate_size=16)
+    >>> folder = tempfile.mkdtemp()
+    >>> write_hf_folder(folder, config, get_weights(BertEncoder(config)),
+    ...                 with_heads=False)
+    >>> read_config, weights, vocab, lower = read_hf_folder(folder)
+    >>> read_config == config, len(weights), vocab, lower
+    (True, 23, None, None)
   """
   config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
   weights = hf_tensors_to_canonical(_read_safetensors(folder), folder)
@@ -196,6 +215,23 @@ def write_hf_folder(folder, config, weights, with_heads, architecture=None,
     architecture: HF class name for `architectures` (e.g.
       `"BertForSequenceClassification"`); by default derived from the heads.
     extra_config: more `config.json` keys (e.g. `id2label`, `problem_type`).
+
+  Example:
+    >>> import json, os, tempfile
+    >>> import numpy as np
+    >>> folder = tempfile.mkdtemp()
+    >>> weights = {"bert/pooler/dense/kernel": np.zeros([8, 8], np.float32),
+    ...            "output_weights": np.zeros([3, 8], np.float32)}
+    >>> write_hf_folder(folder, BertConfig(hidden_size=8, num_heads=2), weights,
+    ...                 with_heads=True,
+    ...                 architecture="BertForSequenceClassification")
+    >>> sorted(os.listdir(folder))
+    ['config.json', 'model.safetensors']
+    >>> json.load(open(os.path.join(folder, "config.json")))["architectures"]
+    ['BertForSequenceClassification']
+    >>> sorted(safetensors.numpy.load_file(
+    ...     os.path.join(folder, "model.safetensors")))
+    ['bert.pooler.dense.weight', 'classifier.weight']
   """
   tensors = {}
   for name, value in weights.items():

@@ -16,7 +16,23 @@ def _np(variable):
 
 
 def backbone_config(backbone):
-  """Returns the `BertConfig` equivalent of a keras-hub `BertBackbone`."""
+  """Returns the `BertConfig` equivalent of a keras-hub `BertBackbone`.
+
+  Args:
+    backbone: a `keras_hub.models.BertBackbone`.
+
+  Returns:
+    A `BertConfig` (`hidden_act="gelu_approximate"`, keras-hub's GELU).
+
+  Example:
+    >>> import keras_hub
+    >>> backbone = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=16)
+    >>> config = backbone_config(backbone)
+    >>> config.num_layers, config.hidden_size, config.hidden_act
+    (1, 8, 'gelu_approximate')
+  """
   return BertConfig(
       vocab_size=backbone.vocabulary_size, hidden_size=backbone.hidden_dim,
       num_layers=backbone.num_layers, num_heads=backbone.num_heads,
@@ -37,7 +53,13 @@ def backbone_weights(backbone):
     Canonical (Google-layout) arrays, pooler included.
 
   Example:
-    >>> w = backbone_weights(keras_hub.models.BertBackbone.from_preset(path))
+    >>> import keras_hub
+    >>> backbone = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=16)
+    >>> weights = backbone_weights(backbone)
+    >>> len(weights), weights["bert/encoder/layer_0/attention/self/query/kernel"].shape
+    (23, (8, 8))
   """
   hidden = backbone.hidden_dim
   ln = backbone.get_layer("embeddings_layer_norm")
@@ -82,8 +104,26 @@ def backbone_weights(backbone):
 def read_keras_hub_preset(folder):
   """Reads a keras-hub BERT preset folder (saved with `save_to_preset`).
 
+  Args:
+    folder: a preset folder of a `BertBackbone`, with or without a
+      `BertTokenizer`.
+
   Returns:
     `(config, weights, vocab_list_or_None, lower_case_or_None)`.
+
+  Example:
+    >>> import tempfile
+    >>> import keras_hub
+    >>> folder = tempfile.mkdtemp()
+    >>> keras_hub.models.BertBackbone(
+    ...     vocabulary_size=6, num_layers=1, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=16).save_to_preset(folder)
+    >>> keras_hub.models.BertTokenizer(
+    ...     vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hi"],
+    ...     lowercase=True).save_to_preset(folder)
+    >>> config, weights, vocab, lower_case = read_keras_hub_preset(folder)
+    >>> config.vocab_size, vocab[-1], lower_case
+    (6, 'hi', True)
   """
   import keras_hub  # Imported here: loading keras-hub is slow.
   backbone = keras_hub.models.BertBackbone.from_preset(folder)

@@ -91,9 +91,20 @@ def load_checkpoint(source):
       a vocabulary whose size differs from the config's vocab_size.
 
   Example:
-    >>> ckpt = load_checkpoint("uncased_L-2_H-128_A-2/")
-    >>> ckpt.config.num_layers, ckpt.layout
-    (2, 'google')
+    >>> import os, tempfile
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hi"]
+    >>> folder = os.path.join(tempfile.mkdtemp(), "bert")
+    >>> BertEncoder(BertConfig(vocab_size=6, hidden_size=8, num_layers=1,
+    ...                        num_heads=2, intermediate_size=16),
+    ...             vocab=vocab, lower_case=False).save_pretrained(folder)
+    >>> ckpt = load_checkpoint(folder)
+    >>> ckpt.layout, ckpt.config.num_layers, ckpt.vocab == vocab, ckpt.lower_case
+    ('keras_bert_lab', 1, True, False)
+    >>> load_checkpoint(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    ValueError: Cannot recognise a BERT checkpoint in '...'; found: nothing. ...
   """
   if not isinstance(source, (str, os.PathLike)):
     if type(source).__name__ != "BertBackbone":

@@ -7,6 +7,11 @@ Canonical names and shapes are those of Google's original TF1 checkpoints
 Our layers hold their variables in exactly those shapes, so this map is a pure
 renaming; the Hugging Face and keras-hub converters translate from these names.
 No library offers a name-level view of a Keras model in BERT's layout.
+
+Layering: `checkpoints/` sits below `models/` and never imports it. Models
+are read by the attributes they expose (`embeddings`, `transformer_layers`,
+`pooler`; `encoder`, `masked_lm`, `next_sentence`; `head_variables()`), and
+`models/` calls this package to load and save itself.
 """
 
 import logging
@@ -24,7 +29,6 @@ CLASSIFIER_BIAS = "output_bias"
 # run_squad.py: start/end logits from `cls/squad/output_weights` `[2, H]`.
 SQUAD_WEIGHTS = "cls/squad/output_weights"
 SQUAD_BIAS = "cls/squad/output_bias"
-HEAD_NAMES = (CLASSIFIER_WEIGHTS, CLASSIFIER_BIAS, SQUAD_WEIGHTS, SQUAD_BIAS)
 
 
 def _dense(prefix, layer):
@@ -45,8 +49,16 @@ def encoder_variables(encoder):
     A dict `{canonical name: keras.Variable}` in checkpoint order.
 
   Example:
-    >>> encoder_variables(enc)["bert/pooler/dense/kernel"].shape
-    (384, 384)
+    >>> from keras_bert_lab.config import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> enc = BertEncoder(BertConfig(vocab_size=10, hidden_size=8, num_layers=1,
+    ...                              num_heads=2, intermediate_size=16))
+    >>> names = encoder_variables(enc)
+    >>> len(names), tuple(names["bert/pooler/dense/kernel"].shape)
+    (23, (8, 8))
+    >>> list(names)[:3]
+    ['bert/embeddings/word_embeddings', 'bert/embeddings/token_type_embeddings',
+     'bert/embeddings/position_embeddings']
   """
   emb = encoder.embeddings
   names = {
@@ -80,10 +92,23 @@ def model_variables(model):
       and, with next_sentence, `cls/seq_relationship/*`; the MLM output
       matrix is tied to `bert/embeddings/word_embeddings` and has no name),
       or a task model from `keras_bert_lab.models.tasks` (adds its head from
-      its `head_variables()`, named by `HEAD_NAMES`).
+      its `head_variables()`, named `CLASSIFIER_*` or `SQUAD_*`).
 
   Returns:
     A dict `{canonical name: keras.Variable}`.
+
+  Example:
+    >>> from keras_bert_lab.config import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder, BertPretrainer
+    >>> enc = BertEncoder(BertConfig(vocab_size=10, hidden_size=8, num_layers=1,
+    ...                              num_heads=2, intermediate_size=16))
+    >>> sorted(n for n in model_variables(BertPretrainer(enc))
+    ...        if n.startswith("cls/"))
+    ['cls/predictions/output_bias', 'cls/predictions/transform/LayerNorm/beta',
+     'cls/predictions/transform/LayerNorm/gamma',
+     'cls/predictions/transform/dense/bias',
+     'cls/predictions/transform/dense/kernel',
+     'cls/seq_relationship/output_bias', 'cls/seq_relationship/output_weights']
   """
   encoder = getattr(model, "encoder", model)
   names = encoder_variables(encoder)
@@ -108,14 +133,19 @@ def get_weights(model):
   """Returns a model's weights as `{canonical name: float32 numpy array}`.
 
   Args:
-    model: a `BertEncoder` or `BertPretrainer`.
+    model: a `BertEncoder`, `BertPretrainer` or task model.
 
   Returns:
     A dict of numpy arrays in Google's names and shapes.
 
   Example:
-    >>> w = get_weights(enc); w["bert/embeddings/word_embeddings"].shape
-    (30522, 384)
+    >>> from keras_bert_lab.config import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> enc = BertEncoder(BertConfig(vocab_size=10, hidden_size=8, num_layers=1,
+    ...                              num_heads=2, intermediate_size=16))
+    >>> w = get_weights(enc)
+    >>> w["bert/embeddings/word_embeddings"].shape, w["bert/pooler/dense/bias"].dtype
+    ((10, 8), dtype('float32'))
   """
   return {name: np.asarray(var.numpy(), dtype=np.float32)
           for name, var in model_variables(model).items()}
@@ -125,7 +155,7 @@ def set_weights(model, weights, source):
   """Assigns canonical-named arrays to a model, checking every shape first.
 
   Args:
-    model: a `BertEncoder` or `BertPretrainer`.
+    model: a `BertEncoder`, `BertPretrainer` or task model.
     weights: `{canonical name: array}` (e.g. from a checkpoint reader).
     source: where the weights came from, used in messages.
 
@@ -139,7 +169,26 @@ def set_weights(model, weights, source):
       with the expected and found shapes. Nothing is assigned in that case.
 
   Example:
-    >>> missing, unused = set_weights(pre, reader_weights, "ckpt/")
+    >>> import numpy as np
+    >>> from keras_bert_lab.config import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder, BertPretrainer
+    >>> config = BertConfig(vocab_size=10, hidden_size=8, num_layers=1,
+    ...                     num_heads=2, intermediate_size=16)
+    >>> source, pre = BertEncoder(config), BertPretrainer(BertEncoder(config))
+    >>> missing, unused = set_weights(pre, get_weights(source), "source")
+    >>> len(missing), unused, missing[0]   # the heads were not in `source`
+    (7, [], 'cls/predictions/output_bias')
+    >>> np.array_equal(get_weights(pre)["bert/pooler/dense/kernel"],
+    ...                get_weights(source)["bert/pooler/dense/kernel"])
+    True
+    >>> set_weights(BertEncoder(BertConfig(
+    ...     vocab_size=12, hidden_size=8, num_layers=1, num_heads=2,
+    ...     intermediate_size=16)), get_weights(source), "source")
+    Traceback (most recent call last):
+    ...
+    ValueError: Shapes in source do not match the model's config:
+      bert/embeddings/word_embeddings: model expects (12, 8), source has (10, 8)
+    Check that the config file belongs to these weights.
   """
   variables = model_variables(model)
   mismatches = [

@@ -12,6 +12,7 @@ import os
 
 from keras_bert_lab.checkpoints.hf import write_hf_folder
 from keras_bert_lab.checkpoints.names import get_weights
+from keras_bert_lab.text.vocab_io import write_vocab
 
 MARKER = "keras_bert_lab.json"
 # Written by task models (keras_bert_lab.models.tasks) next to the weights.
@@ -31,8 +32,23 @@ def save_pretrained(model, path, architecture=None, extra_config=None):
       giving one writes the layout with heads.
     extra_config: more `config.json` keys (`id2label`, `problem_type`, ...).
 
+  Raises:
+    ValueError: a vocabulary token that a `vocab.txt` cannot hold (see
+      `keras_bert_lab.text.write_vocab`).
+
   Example:
-    >>> save_pretrained(pre, "/tmp/bert_out")
+    >>> import os, tempfile
+    >>> from keras_bert_lab.config import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hi"]
+    >>> encoder = BertEncoder(BertConfig(
+    ...     vocab_size=6, hidden_size=8, num_layers=1, num_heads=2,
+    ...     intermediate_size=16), vocab=vocab, lower_case=True)
+    >>> folder = os.path.join(tempfile.mkdtemp(), "bert")
+    >>> save_pretrained(encoder, folder)
+    >>> sorted(os.listdir(folder))
+    ['config.json', 'keras_bert_lab.json', 'model.safetensors',
+     'tokenizer_config.json', 'vocab.txt']
   """
   os.makedirs(path, exist_ok=True)
   stale = os.path.join(path, TASK_FILE)
@@ -43,8 +59,7 @@ def save_pretrained(model, path, architecture=None, extra_config=None):
   write_hf_folder(path, model.config, get_weights(model), with_heads,
                   architecture, extra_config)
   if model.vocab is not None:
-    with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
-      f.write("".join(token + "\n" for token in model.vocab))
+    write_vocab(model.vocab, os.path.join(path, "vocab.txt"))
   with open(os.path.join(path, "tokenizer_config.json"), "w",
             encoding="utf-8") as f:
     json.dump({"do_lower_case": model.lower_case,

@@ -17,7 +17,7 @@ fully-padded ones (to float rounding).
 
 import tensorflow as tf
 
-from keras_bert_lab.models.encoder import FEATURES
+from keras_bert_lab.text.packing import FEATURES
 
 
 def bucket_boundaries(boundaries, seq_length):
@@ -47,6 +47,72 @@ def bucket_boundaries(boundaries, seq_length):
   return sorted(b for b in lengths if b < seq_length) + [int(seq_length)]
 
 
+def _cut_to_longest(seq_length):
+  """A map function cutting an element's token dimension to its longest row.
+
+  The element is an example or a batch: a features dict, or `(features,
+  labels, ...)` whose parts with a last dimension of `seq_length` (token
+  tagging's labels and weights) are cut too.
+  """
+  def cut_tokens(part, length):
+    per_token = part.shape.rank and part.shape[-1] == seq_length
+    return part[..., :length] if per_token else part
+
+  # tf.data passes a tuple element's parts as separate arguments.
+  def cut(*element):
+    features = dict(element[0])
+    length = tf.reduce_max(tf.reduce_sum(
+        tf.cast(features["input_mask"], tf.int32), axis=-1))
+    for key in FEATURES:
+      features[key] = features[key][..., :length]
+    if len(element) == 1:
+      return features
+    return (features,) + tf.nest.map_structure(
+        lambda part: cut_tokens(part, length), element[1:])
+
+  return cut
+
+
+def _static_seq_length(dataset, caller):
+  features_spec = (dataset.element_spec[0]
+                   if isinstance(dataset.element_spec, tuple)
+                   else dataset.element_spec)
+  seq_length = features_spec["input_mask"].shape[-1]
+  if seq_length is None:
+    raise ValueError(f"{caller} needs examples packed to a static length "
+                     "(input_mask [..., seq_length]).")
+  return seq_length
+
+
+def trim_batches(dataset):
+  """Dynamic padding: each batch cut to its own longest row.
+
+  What Hugging Face's `DataCollatorWithPadding` gives, on batches packed to
+  `seq_length`: the sequence dimension becomes the batch's longest row
+  (None in the element spec; the batch dimension keeps its size). The
+  attention mask hides the padding, so outputs of real tokens do not change
+  (to float rounding). Off TPU this is `finetune`'s default; TPUs need
+  `bucket_by_length`'s few static lengths instead.
+
+  Args:
+    dataset: batches like `bucket_by_length`'s input, batched.
+
+  Returns:
+    The same batches, cut.
+
+  Example:
+    >>> from keras_bert_lab.text import BertPacker
+    >>> packer = BertPacker(seq_length=8, cls_id=2, sep_id=3, pad_id=0)
+    >>> batches = tf.data.Dataset.from_tensor_slices(
+    ...     packer(tf.ragged.range([1, 2, 5, 1]) + 5)).batch(2)
+    >>> [b["input_word_ids"].shape[1] for b in trim_batches(batches)]
+    [4, 7]
+  """
+  cut = _cut_to_longest(_static_seq_length(dataset, "trim_batches"))
+  return dataset.map(cut, num_parallel_calls=tf.data.AUTOTUNE,
+                     deterministic=True)
+
+
 def bucket_by_length(dataset, batch_size, boundaries, drop_remainder=True):
   """Re-batches packed examples into length buckets.
 
@@ -70,32 +136,20 @@ def bucket_by_length(dataset, batch_size, boundaries, drop_remainder=True):
     `input_mask` sums give the lengths), zero-padded, other parts as before.
 
   Example:
-    >>> ds = bucket_by_length(examples, 32, [32, 64, 96])
+    >>> from keras_bert_lab.text import BertPacker
+    >>> packer = BertPacker(seq_length=8, cls_id=2, sep_id=3, pad_id=0)
+    >>> tokens = tf.ragged.range([1, 2, 5, 6, 1, 5]) + 5
+    >>> examples = tf.data.Dataset.from_tensor_slices(packer(tokens))
+    >>> for batch in bucket_by_length(examples, batch_size=2, boundaries=[4]):
+    ...   print(batch["input_word_ids"].shape,
+    ...         batch["input_mask"].numpy().sum(axis=1))
+    (2, 4) [3 4]
+    (2, 8) [7 8]
   """
-  features_spec = (dataset.element_spec[0]
-                   if isinstance(dataset.element_spec, tuple)
-                   else dataset.element_spec)
-  seq_length = features_spec["input_mask"].shape[-1]
-  if seq_length is None:
-    raise ValueError("bucket_by_length needs examples packed to a static "
-                     "length (input_mask [..., seq_length]).")
+  seq_length = _static_seq_length(dataset, "bucket_by_length")
   buckets = bucket_boundaries(boundaries, seq_length)
 
-  def cut_tokens(part, length):
-    per_token = part.shape.rank and part.shape[-1] == seq_length
-    return part[..., :length] if per_token else part
-
-  # tf.data passes a tuple element's parts as separate arguments.
-  def cut(*element):
-    features = dict(element[0])
-    length = tf.reduce_max(tf.reduce_sum(
-        tf.cast(features["input_mask"], tf.int32), axis=-1))
-    for key in FEATURES:
-      features[key] = features[key][..., :length]
-    if len(element) == 1:
-      return features
-    return (features,) + tf.nest.map_structure(
-        lambda part: cut_tokens(part, length), element[1:])
+  cut = _cut_to_longest(seq_length)
 
   def length_of(*element):
     return tf.shape(element[0]["input_mask"])[-1]
@@ -119,7 +173,14 @@ def padding_share(dataset, num_batches=None):
     `(padding share, real tokens, positions)`.
 
   Example:
-    >>> padding_share(bucket_by_length(examples, 32, [64]), 100)[0]
+    >>> from keras_bert_lab.text import BertPacker
+    >>> packer = BertPacker(seq_length=8, cls_id=2, sep_id=3, pad_id=0)
+    >>> examples = tf.data.Dataset.from_tensor_slices(
+    ...     packer(tf.ragged.range([1, 2, 5, 6]) + 5))
+    >>> padding_share(examples.batch(2))
+    (0.3125, 22, 32)
+    >>> padding_share(bucket_by_length(examples, 2, [4]))
+    (0.0833..., 22, 24)
   """
   if num_batches:
     dataset = dataset.take(num_batches)

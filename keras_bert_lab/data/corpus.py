@@ -28,7 +28,7 @@ _CJK_END = r"([。！？；]+[”’」』）》]*)"
 
 
 def expand_input_files(patterns):
-  """Expands comma-separated file names and globs into a sorted file list.
+  r"""Expands comma-separated file names and globs into a sorted file list.
 
   Args:
     patterns: a string "a.txt,dir/*.txt.gz" or a list of such strings.
@@ -41,8 +41,18 @@ def expand_input_files(patterns):
       message names the pattern or file.
 
   Example:
-    >>> expand_input_files("corpus/*.txt")
-    ['corpus/a.txt', 'corpus/b.txt']
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ("b.txt", "a.txt", "c.md"):
+    ...   with open(os.path.join(folder, name), "w") as f:
+    ...     _ = f.write("text\n")
+    >>> files = expand_input_files(f"{folder}/*.txt,{folder}/a.txt")
+    >>> [os.path.basename(f) for f in files]
+    ['a.txt', 'b.txt']
+    >>> expand_input_files(f"{folder}/*.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: Input file '.../*.csv' does not exist (no file matches it). ...
   """
   if isinstance(patterns, str):
     patterns = [patterns]
@@ -65,15 +75,31 @@ def expand_input_files(patterns):
   return sorted(files)
 
 
-def text_lines(files):
-  """A dataset of the lines of `files` (gzip when the name ends in .gz).
+def text_lines(input_files):
+  r"""A dataset of the lines of text files (gzip when the name ends in .gz).
 
   Args:
-    files: list of paths, e.g. from `expand_input_files`.
+    input_files: comma-separated file names or globs, or a list of them
+      (see `expand_input_files`).
 
   Returns:
-    `tf.data.Dataset` of scalar `tf.string` lines, file after file.
+    `tf.data.Dataset` of scalar `tf.string` lines, without their line
+    ends, file after file in sorted order.
+
+  Raises:
+    ValueError: a name or glob that matches no file, or an empty file
+      (named in the message).
+
+  Example:
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> for name, text in [("a.txt", "one\ntwo\n"), ("b.txt", "three\n")]:
+    ...   with open(os.path.join(folder, name), "w") as f:
+    ...     _ = f.write(text)
+    >>> [line.numpy() for line in text_lines(os.path.join(folder, "*.txt"))]
+    [b'one', b'two', b'three']
   """
+  files = expand_input_files(input_files)
   datasets = [
       tf.data.TextLineDataset(f, compression_type="GZIP" if f.endswith(".gz")
                               else None) for f in files]
@@ -132,7 +158,7 @@ def _sentences_of(lines):
 
 def read_documents(input_files, document_per_line=False, split_sentences=True,
                    shuffle=True, shuffle_buffer=1000, seed=None):
-  """Reads text files as a dataset of documents of sentences.
+  r"""Reads text files as a dataset of documents of sentences.
 
   Args:
     input_files: comma-separated file names or globs (see
@@ -150,9 +176,15 @@ def read_documents(input_files, document_per_line=False, split_sentences=True,
     `tf.data.Dataset` of `tf.string` [num_sentences] documents, none empty.
 
   Example:
-    >>> docs = read_documents("corpus/*.txt")
-    >>> next(iter(docs))[:2]
-    <tf.Tensor: ... numpy=array([b'CHAPTER 1', b'The family of Dashwood ...'])>
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "corpus.txt")
+    >>> with open(path, "w") as f:
+    ...   _ = f.write("Mr. Darcy bowed. She smiled!\nThe end.\n\n"
+    ...               "A second document.\n")
+    >>> for doc in read_documents(path, shuffle=False):
+    ...   print(doc.numpy())
+    [b'Mr. Darcy bowed.' b'She smiled!' b'The end.']
+    [b'A second document.']
   """
   files = expand_input_files(input_files)
   dataset = tf.data.Dataset.from_tensor_slices(files)
@@ -188,7 +220,11 @@ def tfds_documents(name, text_key="text", split="train", split_sentences=True,
     `tf.data.Dataset` of `tf.string` [num_sentences] documents, none empty.
 
   Example:
-    >>> docs = tfds_documents("wikipedia/20230601.en", text_key="text")
+    >>> import tensorflow_datasets as tfds
+    >>> with tfds.testing.mock_data(num_examples=3):  # random text, offline
+    ...   docs = tfds_documents("wikipedia/20230601.en", text_key="text")
+    >>> docs.element_spec
+    TensorSpec(shape=(None,), dtype=tf.string, name=None)
   """
   import tensorflow_datasets as tfds  # Heavy; only when tfds is asked for.
   builder = tfds.builder(name, data_dir=data_dir)

@@ -42,6 +42,8 @@ import random
 import tensorflow as tf
 
 from keras_bert_lab.data.static_shapes import static_batches
+from keras_bert_lab.text.masking import MlmMasker
+from keras_bert_lab.text.packing import BertPacker
 
 
 def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
@@ -107,8 +109,8 @@ def nsp_instances(documents, max_seq_length, short_seq_prob=0.1,
     ...     [[[1, 2], [3, 4, 5]], [[6], [7, 8]]], dtype=tf.int32))
     >>> for x in nsp_instances(docs, max_seq_length=8, seed=1).take(1):
     ...   print(x["tokens_a"].numpy(), x["tokens_b"].numpy(),
-    ...         x["next_sentence_labels"].numpy())
-    [1 2] [3 4 5] 0
+    ...         x["next_sentence_labels"].numpy())   # B from the other document
+    [1 2] [7 8] 1
   """
   if max_seq_length < 5:
     raise ValueError(f"max_seq_length={max_seq_length} leaves no room for "
@@ -430,12 +432,21 @@ def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
     `next_sentence_labels` [batch], all int32; `masked_lm_weights` float32.
 
   Example:
-    >>> docs = read_documents("corpus.txt")
-    >>> ds = pretraining_dataset(docs, BertTokenizer("vocab.txt"), 32)
-    >>> next(iter(ds))["input_word_ids"].shape
-    TensorShape([32, 128])
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> docs = tf.data.Dataset.from_tensor_slices(tf.ragged.constant([
+    ...     ["It is a truth universally acknowledged.", "He was single."],
+    ...     ["Emma Woodhouse was handsome.", "She was clever.", "And rich."]]))
+    >>> ds = pretraining_dataset(docs, tok, batch_size=2, max_seq_length=16,
+    ...                          max_predictions_per_seq=3, passes=1)
+    >>> batch = next(iter(ds))
+    >>> {name: tuple(t.shape) for name, t in sorted(batch.items())}
+    {'input_mask': (2, 16), 'input_type_ids': (2, 16), 'input_word_ids': (2, 16),
+     'masked_lm_ids': (2, 3), 'masked_lm_positions': (2, 3),
+     'masked_lm_weights': (2, 3), 'next_sentence_labels': (2,)}
   """
-  from keras_bert_lab.text import BertPacker, MlmMasker  # No import cycle.
   tokenized = documents.map(tokenizer, num_parallel_calls=tf.data.AUTOTUNE)
   instances = nsp_instances(tokenized, max_seq_length, short_seq_prob,
                             next_sentence=next_sentence, seed=seed,

@@ -20,9 +20,14 @@ def static_batches(dataset, batch_size):
     The same batches, whose element spec has a static batch dimension.
 
   Example:
-    >>> ds = static_batches(ds.batch(8, drop_remainder=True).map(pack), 8)
-    >>> ds.element_spec["input_word_ids"].shape
-    TensorShape([8, 128])
+    >>> from keras_bert_lab.text import BertPacker
+    >>> packer = BertPacker(seq_length=8, cls_id=2, sep_id=3, pad_id=0)
+    >>> ds = tf.data.Dataset.from_tensor_slices(tf.ragged.range([1, 2, 5, 6]))
+    >>> ds = ds.batch(2, drop_remainder=True).map(packer)
+    >>> ds.element_spec["input_word_ids"].shape   # the packer lost the 2
+    TensorShape([None, 8])
+    >>> static_batches(ds, 2).element_spec["input_word_ids"].shape
+    TensorShape([2, 8])
   """
   def fix(*element):
     element = element[0] if len(element) == 1 else element

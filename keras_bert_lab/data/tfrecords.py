@@ -47,8 +47,15 @@ def to_examples(features):
     List of serialized `tf.train.Example` bytes, Google's feature names.
 
   Example:
-    >>> for record in to_examples(next(iter(batched_features))):
-    ...   writer.write(record)
+    >>> features = {
+    ...     "input_word_ids": [[2, 4, 9, 3]], "input_mask": [[1, 1, 1, 1]],
+    ...     "input_type_ids": [[0, 0, 0, 0]], "masked_lm_positions": [[1, 0]],
+    ...     "masked_lm_ids": [[7, 0]], "masked_lm_weights": [[1.0, 0.0]],
+    ...     "next_sentence_labels": [0]}
+    >>> records = to_examples(features)
+    >>> example = tf.train.Example.FromString(records[0]).features.feature
+    >>> list(example["input_ids"].int64_list.value)   # Google's name
+    [2, 4, 9, 3]
   """
   arrays = {google: tf.convert_to_tensor(features[ours]).numpy()
             for google, ours in GOOGLE_TO_MODEL_GARDEN.items()}
@@ -111,7 +118,28 @@ def read_pretraining_tfrecords(input_files, max_seq_length,
     `masked_lm_weights` (float32).
 
   Example:
-    >>> ds = read_pretraining_tfrecords(["out.tfrecord"], 128, 20, batch_size=32)
+    >>> import os, tempfile
+    >>> features = {
+    ...     "input_word_ids": [[2, 4, 9, 3]] * 3, "input_mask": [[1, 1, 1, 1]] * 3,
+    ...     "input_type_ids": [[0, 0, 0, 0]] * 3,
+    ...     "masked_lm_positions": [[1, 0]] * 3, "masked_lm_ids": [[7, 0]] * 3,
+    ...     "masked_lm_weights": [[1.0, 0.0]] * 3,
+    ...     "next_sentence_labels": [0, 1, 0]}
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.tfrecord")
+    >>> with tf.io.TFRecordWriter(path) as writer:
+    ...   for record in to_examples(features):
+    ...     writer.write(record)
+    >>> ds = read_pretraining_tfrecords([path], max_seq_length=4,
+    ...                                 max_predictions_per_seq=2, batch_size=2)
+    >>> batch = next(iter(ds))
+    >>> batch["input_word_ids"].shape, batch["next_sentence_labels"].numpy()
+    (TensorShape([2, 4]), array([0, 1], dtype=int32))
+    >>> read_pretraining_tfrecords([path], max_seq_length=128,
+    ...                            max_predictions_per_seq=20)
+    Traceback (most recent call last):
+    ...
+    ValueError: .../train.tfrecord: feature 'input_ids' has length 4, expected \
+128; the file was written with other settings (set --max_seq_length=4).
   """
   spec = _feature_spec(max_seq_length, max_predictions_per_seq)
   _check_first_record(input_files[0], spec)

@@ -12,15 +12,31 @@ import dataclasses
 
 import keras
 
+from keras_bert_lab import checkpoints
 from keras_bert_lab.config import BertConfig
 from keras_bert_lab.layers.embeddings import BertEmbeddings
 from keras_bert_lab.layers.transformer_block import BertTransformerBlock
-
-FEATURES = ("input_word_ids", "input_mask", "input_type_ids")
+from keras_bert_lab.text.packing import FEATURES  # Re-exported: models.FEATURES.
 
 
 def check_vocab(vocab, config, source="vocab"):
-  """Raises unless `vocab` (a token list or None) fits `config.vocab_size`."""
+  """Raises unless `vocab` (a token list or None) fits `config.vocab_size`.
+
+  Args:
+    vocab: a list of tokens, or None (always fits).
+    config: the `BertConfig`.
+    source: where the vocabulary came from, used in the message.
+
+  Raises:
+    ValueError: the vocabulary's length differs from `config.vocab_size`.
+
+  Example:
+    >>> check_vocab(["[PAD]", "a"], BertConfig(vocab_size=3), "my.txt")
+    Traceback (most recent call last):
+    ...
+    ValueError: The vocabulary from my.txt has 2 tokens but the model's \
+word-embedding table has vocab_size=3 rows. ...
+  """
   if vocab is not None and len(vocab) != config.vocab_size:
     raise ValueError(
         f"The vocabulary from {source} has {len(vocab)} tokens but the "
@@ -54,8 +70,10 @@ class BertEncoder(keras.Model):
     >>> ids = keras.ops.ones([2, 8], "int32")
     >>> out = enc({"input_word_ids": ids, "input_mask": ids,
     ...            "input_type_ids": ids * 0})
-    >>> out["pooled_output"].shape
-    (2, 128)
+    >>> out["sequence_output"].shape, out["pooled_output"].shape
+    (TensorShape([2, 8, 128]), TensorShape([2, 128]))
+    >>> len(out["encoder_outputs"])
+    2
   """
 
   def __init__(self, config, vocab=None, lower_case=True, **kwargs):
@@ -123,11 +141,20 @@ class BertEncoder(keras.Model):
       A `BertEncoder` with the checkpoint's weights, vocabulary and case.
 
     Example:
-      >>> enc = BertEncoder.from_pretrained("all-MiniLM-L6-v2/")
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> folder = os.path.join(tempfile.mkdtemp(), "bert")
+      >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
+      >>> enc.save_pretrained(folder)
+      >>> again = BertEncoder.from_pretrained(folder, hidden_dropout_prob=0.0)
+      >>> again.config.hidden_dropout_prob, again.config.num_layers
+      (0.0, 2)
+      >>> all(np.array_equal(a, b) for a, b in zip(enc.get_weights(),
+      ...                                          again.get_weights()))
+      True
     """
-    from keras_bert_lab.checkpoints import set_weights
     encoder, ckpt = encoder_for_checkpoint(source, **config_overrides)
-    set_weights(encoder, ckpt.weights, ckpt.source)
+    checkpoints.set_weights(encoder, ckpt.weights, ckpt.source)
     return encoder
 
   def save_pretrained(self, path):
@@ -138,11 +165,15 @@ class BertEncoder(keras.Model):
         by `transformers.BertModel.from_pretrained`.
 
     Example:
-      >>> enc.save_pretrained("/tmp/my_bert")
+      >>> import os, tempfile
+      >>> folder = os.path.join(tempfile.mkdtemp(), "bert")
+      >>> BertEncoder(BertConfig.preset("tiny", vocab_size=100)).save_pretrained(
+      ...     folder)
+      >>> sorted(os.listdir(folder))   # no vocab.txt: this encoder has none
+      ['config.json', 'keras_bert_lab.json', 'model.safetensors',
+       'tokenizer_config.json']
     """
-    from keras_bert_lab.checkpoints import save_pretrained
-    save_pretrained(self, path)
-
+    checkpoints.save_pretrained(self, path)
 
 
 def encoder_for_checkpoint(source, **config_overrides):
@@ -157,9 +188,17 @@ def encoder_for_checkpoint(source, **config_overrides):
 
   Returns:
     `(encoder, checkpoint)`, the latter from `checkpoints.load_checkpoint`.
+
+  Example:
+    >>> import os, tempfile
+    >>> folder = os.path.join(tempfile.mkdtemp(), "bert")
+    >>> BertEncoder(BertConfig.preset("tiny", vocab_size=100)).save_pretrained(
+    ...     folder)
+    >>> encoder, ckpt = encoder_for_checkpoint(folder)
+    >>> encoder.config == ckpt.config, ckpt.layout, len(ckpt.weights)
+    (True, 'keras_bert_lab', 39)
   """
-  from keras_bert_lab.checkpoints import load_checkpoint
-  ckpt = load_checkpoint(source)
+  ckpt = checkpoints.load_checkpoint(source)
   config = dataclasses.replace(ckpt.config, **config_overrides)
   check_vocab(ckpt.vocab, config, ckpt.source)
   return BertEncoder(config, vocab=ckpt.vocab,

@@ -12,7 +12,7 @@ here over `BertEncoder`'s `encoder_outputs`.
 import keras
 from keras import ops
 
-from keras_bert_lab.models.encoder import FEATURES
+from keras_bert_lab.text.packing import FEATURES
 
 POOLINGS = ("cls", "mean", "pooler")
 
@@ -29,8 +29,9 @@ class MaskedMeanPooling(keras.layers.Layer):
     float32 `[batch, D]`; an all-zero mask gives zeros.
 
   Example:
-    >>> MaskedMeanPooling()(ops.ones([2, 3, 4]), ops.ones([2, 3])).shape
-    (2, 4)
+    >>> x = ops.convert_to_tensor([[[1.0, 10.0], [3.0, 30.0], [99.0, 99.0]]])
+    >>> MaskedMeanPooling()(x, ops.convert_to_tensor([[1, 1, 0]])).numpy()
+    array([[ 2., 20.]], dtype=float32)
   """
 
   def __init__(self, **kwargs):
@@ -78,10 +79,15 @@ class BertFeatureExtractor(keras.Model):
       pooling.
 
   Example:
-    >>> enc = BertEncoder.from_pretrained("all-MiniLM-L6-v2/")
-    >>> fx = BertFeatureExtractor(enc, layers=(-4, -3, -2, -1), pooling="mean")
-    >>> fx(features)["token_features"].shape   # H = 384
-    (2, 128, 1536)
+    >>> from keras_bert_lab.config import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))  # H = 128
+    >>> fx = BertFeatureExtractor(enc, layers=(-2, -1), pooling="mean")
+    >>> ids = ops.ones([3, 16], "int32")
+    >>> out = fx({"input_word_ids": ids, "input_mask": ids,
+    ...           "input_type_ids": ids * 0})
+    >>> out["token_features"].shape, out["sentence_features"].shape
+    (TensorShape([3, 16, 256]), TensorShape([3, 256]))
   """
 
   def __init__(self, encoder, layers=(-4, -3, -2, -1), pooling="cls",
@@ -136,12 +142,24 @@ class BertFeatureExtractor(keras.Model):
 
 
 def features(encoder, layers=(-4, -3, -2, -1), pooling="cls"):
-  """Returns a `BertFeatureExtractor` (see it for args and outputs).
+  """Returns a `BertFeatureExtractor`: token and sentence features.
+
+  Args:
+    encoder, layers, pooling: as `BertFeatureExtractor`.
+
+  Returns:
+    A `BertFeatureExtractor`, a `keras.Model` whose call returns
+    `token_features` and `sentence_features`.
 
   Example:
-    >>> fx = features(enc, layers=(-4, -3, -2, -1), pooling="mean")
-    >>> out = fx({"input_word_ids": ids, "input_mask": mask,
-    ...           "input_type_ids": types})
-    >>> out["token_features"], out["sentence_features"]
+    >>> from keras_bert_lab.config import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
+    >>> fx = features(enc, layers=(-1,), pooling="cls")
+    >>> ids = ops.ones([2, 8], "int32")
+    >>> out = fx({"input_word_ids": ids, "input_mask": ids,
+    ...           "input_type_ids": ids * 0})
+    >>> bool(ops.all(out["sentence_features"] == out["token_features"][:, 0]))
+    True
   """
   return BertFeatureExtractor(encoder, layers=layers, pooling=pooling)

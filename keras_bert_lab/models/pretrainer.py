@@ -3,7 +3,10 @@
 keras-hub's `BertMaskedLM` has no NSP head, uses its own feature names and
 computes logits in the compute dtype, so BERT's pre-training model
 (`cls/predictions`, `cls/seq_relationship`) is assembled here from
-`keras_bert_lab.layers` heads.
+`keras_bert_lab.layers` heads. As keras-hub's task models do, it compiles
+with its task's loss and metrics by default, so `fit` trains it on
+`keras_bert_lab.data.pretraining_dataset` batches as they come (one dict of
+features; the targets are read from it).
 """
 
 
@@ -11,6 +14,10 @@ import keras
 
 from keras_bert_lab.layers.heads import MaskedLMHead, NextSentenceHead
 from keras_bert_lab.models.encoder import FEATURES, encoder_for_checkpoint
+
+# The model's inputs; a batch of pre-training features holds these and the
+# targets (`masked_lm_ids`, `masked_lm_weights`, `next_sentence_labels`).
+PRETRAINER_INPUTS = FEATURES + ("masked_lm_positions",)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_lab")
@@ -24,20 +31,20 @@ class BertPretrainer(keras.Model):
 
   Call args:
     A dict of int32 `[batch, seq]` tensors `input_word_ids`, `input_mask`,
-    `input_type_ids`, plus `masked_lm_positions` int32 `[batch, P]`.
+    `input_type_ids`, plus `masked_lm_positions` int32 `[batch, P]`; other
+    keys (a batch's targets) are ignored.
 
   Returns:
     `{"masked_lm_logits": float32 [batch, P, V]}` and, with next_sentence,
     `"next_sentence_logits": float32 [batch, 2]`.
 
   Example:
-    >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
-    >>> pre = BertPretrainer(enc)
-    >>> pre.compile("adam", loss={
-    ...     "masked_lm_logits": keras.losses.SparseCategoricalCrossentropy(
-    ...         from_logits=True),
-    ...     "next_sentence_logits": keras.losses.SparseCategoricalCrossentropy(
-    ...         from_logits=True)})
+    >>> tokenizer = BertTokenizer("vocab.txt")
+    >>> pre = BertPretrainer(BertEncoder(BertConfig.preset(
+    ...     "tiny", vocab_size=tokenizer.vocab_size)))
+    >>> pre.compile(create_optimizer("adamw", 1e-4, 1000, 10))
+    >>> pre.fit(pretraining_dataset(read_documents("corpus.txt"), tokenizer,
+    ...                             32), steps_per_epoch=1000)
   """
 
   def __init__(self, encoder, next_sentence=True, **kwargs):
@@ -46,7 +53,7 @@ class BertPretrainer(keras.Model):
     kwargs.setdefault("name", "bert_pretrainer")
     config = encoder.config
     inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
-              for name in FEATURES + ("masked_lm_positions",)}
+              for name in PRETRAINER_INPUTS}
     encoded = encoder({name: inputs[name] for name in FEATURES})
     masked_lm = MaskedLMHead(
         encoder.embeddings.word_embeddings, config.hidden_size,
@@ -63,6 +70,80 @@ class BertPretrainer(keras.Model):
     self.encoder = encoder
     self.masked_lm = masked_lm
     self.next_sentence = nsp
+
+  def call(self, inputs, training=None, mask=None):
+    if isinstance(inputs, dict):   # a batch of features, targets included
+      inputs = {name: inputs[name] for name in PRETRAINER_INPUTS}
+    return super().call(inputs, training=training, mask=mask)
+
+  def compile(self, optimizer="auto", loss="auto", *,
+              weighted_metrics="auto", **kwargs):
+    """`keras.Model.compile`, by default with BERT's pre-training loss.
+
+    With `loss="auto"` the loss is BERT's: the masked-LM cross-entropy
+    averaged over the real predictions (weighted by `masked_lm_weights`)
+    plus, with the NSP head, the mean NSP cross-entropy (on one replica
+    exactly `training.pretraining_loss`; with several, Keras averages the
+    replicas' means). `fit`, `evaluate` take batches of
+    `pretraining_dataset` features as they are; targets given explicitly
+    (`(features, targets, sample_weights)`) are used instead.
+
+    Args:
+      optimizer: a Keras optimizer (BERT's: `training.create_optimizer`);
+        `"auto"`: AdamW at a constant 1e-4 with BERT's weight decay (0.01,
+        not on LayerNorm or biases), epsilon and gradient clipping.
+      loss: `"auto"`, or Keras losses keyed by output name.
+      weighted_metrics: `"auto"`: the masked-LM accuracy over the real
+        predictions and the NSP accuracy (logged as
+        `masked_lm_logits_accuracy`, `next_sentence_logits_accuracy`).
+      **kwargs: other `keras.Model.compile` arguments
+        (`steps_per_execution`, `jit_compile`, `metrics`).
+
+    Example:
+      >>> pre.compile(create_optimizer("lamb", 1e-3, 10000, 100),
+      ...             steps_per_execution=100)
+    """
+    outputs = ["masked_lm_logits"] + (
+        ["next_sentence_logits"] if self.next_sentence is not None else [])
+    if optimizer == "auto":
+      from keras_bert_lab.training.optimization import (
+          DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY)
+      optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.01,
+                                         epsilon=1e-6, global_clipnorm=1.0)
+      optimizer.exclude_from_weight_decay(
+          var_names=list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY))
+    if loss == "auto":
+      # Weighted by masked_lm_weights, divided by their sum (padding out).
+      loss = {name: keras.losses.SparseCategoricalCrossentropy(
+          from_logits=True, reduction="mean_with_sample_weight")
+              for name in outputs}
+    if weighted_metrics == "auto":
+      weighted_metrics = {name: [keras.metrics.SparseCategoricalAccuracy(
+          "accuracy")] for name in outputs}
+    super().compile(optimizer=optimizer, loss=loss,
+                    weighted_metrics=weighted_metrics, **kwargs)
+
+  def _targets(self, x, y, sample_weight):
+    """`(y, sample_weight)`: given ones, or read from a features batch."""
+    if y is not None or not isinstance(x, dict) or "masked_lm_ids" not in x:
+      return y, sample_weight
+    y = {"masked_lm_logits": x["masked_lm_ids"]}
+    sample_weight = {"masked_lm_logits": x["masked_lm_weights"]}
+    if self.next_sentence is not None:
+      labels = keras.ops.reshape(x["next_sentence_labels"], [-1])
+      y["next_sentence_logits"] = labels
+      sample_weight["next_sentence_logits"] = keras.ops.ones_like(
+          labels, "float32")
+    return y, sample_weight
+
+  def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                   training=True):
+    y, sample_weight = self._targets(x, y, sample_weight)
+    return super().compute_loss(x, y, y_pred, sample_weight, training)
+
+  def compute_metrics(self, x, y, y_pred, sample_weight=None):
+    y, sample_weight = self._targets(x, y, sample_weight)
+    return super().compute_metrics(x, y, y_pred, sample_weight)
 
   @property
   def config(self):

@@ -41,8 +41,8 @@ from keras_bert_lab.models.encoder import FEATURES, encoder_for_checkpoint
 logger = logging.getLogger("keras_bert_lab")
 
 TASK_FILE = own.TASK_FILE
-TASK_FORMAT_VERSION = 1
-TASKS = ("classification", "regression", "tagging", "squad", "multiple_choice")
+# The task.json format (`keras_bert_lab.tasks.config` reads it typed).
+TASK_FORMAT_VERSION = 2
 
 # HF architectures -> our task (classification may turn into regression).
 _HF_TASKS = {
@@ -52,8 +52,8 @@ _HF_TASKS = {
     "BertForMultipleChoice": "multiple_choice",
 }
 # task.json keys the model owns; callers' task_info may not set them.
-_RESERVED = ("format_version", "task", "model_class", "num_outputs", "labels",
-             "lower_case")
+MODEL_KEYS = ("format_version", "task", "model_class", "num_outputs",
+              "labels", "lower_case")
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_lab")
@@ -187,6 +187,28 @@ class BertTaskModel(keras.Model):
     self.labels = list(labels) if labels is not None else None
     self.task_info = dict(task_info or {})
 
+  def _init_dropout_head(self, encoder, arg, num_outputs, labels, dropout,
+                         task_info, output, model_kwargs):
+    """Builds `encoder[output] -> dropout -> OutputLogits` as this model.
+
+    The layout of run_classifier.py's and HF's classification heads, on the
+    pooled output (`BertClassifier`) or every token (`BertTokenClassifier`).
+    """
+    encoder = _deserialize_encoder(encoder)
+    num_outputs = _num_outputs(type(self).__name__, arg, num_outputs, labels)
+    dropout = encoder.config.hidden_dropout_prob if dropout is None else dropout
+    inputs = _feature_inputs()
+    features = keras.layers.Dropout(dropout, name="dropout")(
+        encoder(inputs)[output])
+    head = OutputLogits(num_outputs, encoder.config.initializer_range,
+                        name="classifier")
+    # keras.Model's functional constructor (Functional's, once Keras has
+    # injected it into the class hierarchy).
+    super(BertTaskModel, self).__init__(inputs=inputs,
+                                        outputs=head(features), **model_kwargs)
+    self._set_task_attributes(encoder, head, labels, task_info)
+    self.dropout_rate = dropout
+
   @property
   def config(self):
     """The encoder's `BertConfig`."""
@@ -209,8 +231,56 @@ class BertTaskModel(keras.Model):
 
   @property
   def task(self):
-    """The task name written to `task.json` (one of `TASKS`)."""
+    """The task name written to `task.json` (a key of `TASK_MODELS`)."""
     raise NotImplementedError
+
+  def default_loss(self):
+    """The task's loss on its logits (`compile` uses it when none is given).
+
+    Returns:
+      A Keras loss, or a dict of them per output.
+    """
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+  def default_metrics(self):
+    """`(metrics, weighted_metrics)` that `compile` adds by default.
+
+    Returns:
+      A pair of lists of Keras metric names or objects (or None).
+    """
+    return ["sparse_categorical_accuracy"], None
+
+  def compile(self, optimizer="auto", loss="auto", metrics="auto",
+              weighted_metrics="auto", **kwargs):
+    """`keras.Model.compile` with the task's loss and metrics by default.
+
+    As keras-hub's tasks: `model.compile()` then `model.fit(dataset)` trains
+    with the right loss (`default_loss`) and metrics (`default_metrics`),
+    and `optimizer="auto"` is Adam at 5e-5. Pass any of them to override.
+
+    Args:
+      optimizer, loss, metrics, weighted_metrics: as `keras.Model.compile`;
+        `"auto"` takes the default.
+      **kwargs: the other `keras.Model.compile` arguments.
+
+    Example:
+      >>> clf = BertClassifier(BertEncoder(BertConfig.preset(
+      ...     "tiny", vocab_size=100)), labels=["neg", "pos"])
+      >>> clf.compile()
+      >>> clf.loss.name
+      'sparse_categorical_crossentropy'
+    """
+    if optimizer == "auto":
+      optimizer = keras.optimizers.Adam(5e-5)
+    if loss == "auto":
+      loss = self.default_loss()
+    plain, weighted = self.default_metrics()
+    if metrics == "auto":
+      metrics = plain
+    if weighted_metrics == "auto":
+      weighted_metrics = weighted
+    super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                    weighted_metrics=weighted_metrics, **kwargs)
 
   def head_variables(self):
     """`{canonical name: variable}` of the head (used by `checkpoints`)."""
@@ -251,7 +321,7 @@ class BertTaskModel(keras.Model):
       >>> model.save_pretrained("/tmp/sst2", max_seq_length=128,
       ...                       text_column="sentence")
     """
-    clash = sorted(set(task_info) & set(_RESERVED))
+    clash = sorted(set(task_info) & set(MODEL_KEYS))
     if clash:
       raise ValueError(
           f"save_pretrained(**task_info) may not set {clash}: the model owns "
@@ -310,23 +380,23 @@ class BertClassifier(BertTaskModel):
 
   def __init__(self, encoder, num_classes=None, dropout=None, labels=None,
                task_info=None, **kwargs):
-    encoder = _deserialize_encoder(encoder)
-    num_classes = _num_outputs("BertClassifier", "num_classes", num_classes,
-                               labels)
-    dropout = encoder.config.hidden_dropout_prob if dropout is None else dropout
     kwargs.setdefault("name", "bert_classifier")
-    inputs = _feature_inputs()
-    pooled = encoder(inputs)["pooled_output"]
-    pooled = keras.layers.Dropout(dropout, name="dropout")(pooled)
-    head = OutputLogits(num_classes, encoder.config.initializer_range,
-                        name="classifier")
-    super().__init__(inputs=inputs, outputs=head(pooled), **kwargs)
-    self._set_task_attributes(encoder, head, labels, task_info)
-    self.dropout_rate = dropout
+    self._init_dropout_head(encoder, "num_classes", num_classes, labels,
+                            dropout, task_info, "pooled_output", kwargs)
 
   @property
   def task(self):
     return "regression" if self.num_outputs == 1 else "classification"
+
+  def default_loss(self):
+    if self.num_outputs == 1:
+      return keras.losses.MeanSquaredError()
+    return super().default_loss()
+
+  def default_metrics(self):
+    if self.num_outputs == 1:
+      return None, None
+    return super().default_metrics()
 
   def _hf_extra_config(self):
     values = _id2label_config(self.labels, self.num_outputs)
@@ -402,23 +472,22 @@ class BertTokenClassifier(BertTaskModel):
 
   def __init__(self, encoder, num_labels=None, dropout=None, labels=None,
                task_info=None, **kwargs):
-    encoder = _deserialize_encoder(encoder)
-    num_labels = _num_outputs("BertTokenClassifier", "num_labels", num_labels,
-                              labels)
-    dropout = encoder.config.hidden_dropout_prob if dropout is None else dropout
     kwargs.setdefault("name", "bert_token_classifier")
-    inputs = _feature_inputs()
-    sequence = encoder(inputs)["sequence_output"]
-    sequence = keras.layers.Dropout(dropout, name="dropout")(sequence)
-    head = OutputLogits(num_labels, encoder.config.initializer_range,
-                        name="classifier")
-    super().__init__(inputs=inputs, outputs=head(sequence), **kwargs)
-    self._set_task_attributes(encoder, head, labels, task_info)
-    self.dropout_rate = dropout
+    self._init_dropout_head(encoder, "num_labels", num_labels, labels,
+                            dropout, task_info, "sequence_output", kwargs)
 
   @property
   def task(self):
     return "tagging"
+
+  def default_loss(self):
+    # Mean over the words' first wordpieces (sample_weight 1), not over
+    # every position.
+    return keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight")
+
+  def default_metrics(self):
+    return None, ["sparse_categorical_accuracy"]
 
   def _hf_extra_config(self):
     return _id2label_config(self.labels, self.num_outputs)
@@ -500,6 +569,22 @@ class BertSpanLabeler(BertTaskModel):
   @property
   def task(self):
     return "squad"
+
+  def default_loss(self):
+    # run_squad.py: the mean of the start and end losses (`compile` weighs
+    # each 0.5).
+    sce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return {"start_logits": sce, "end_logits": sce}
+
+  def default_metrics(self):
+    return None, None
+
+  def compile(self, optimizer="auto", loss="auto", metrics="auto",
+              weighted_metrics="auto", **kwargs):
+    if loss == "auto":
+      kwargs.setdefault("loss_weights", {"start_logits": 0.5,
+                                         "end_logits": 0.5})
+    super().compile(optimizer, loss, metrics, weighted_metrics, **kwargs)
 
   # Labels arrive as {"start_positions", "end_positions"} (the agreed dataset
   # format, HF's argument names); Keras matches label keys to output names.
@@ -670,9 +755,10 @@ def read_task_metadata(folder):
   task_file = os.path.join(folder, TASK_FILE)
   if os.path.exists(task_file):
     values = _read_json(task_file)
-    if values.get("task") not in TASKS:
+    if values.get("task") not in TASK_MODELS:
       raise ValueError(
-          f"{task_file}: task={values.get('task')!r} is not one of {TASKS}. "
+          f"{task_file}: task={values.get('task')!r} is not one of "
+          f"{tuple(TASK_MODELS)}. "
           "The file is written by save_pretrained; rewrite it or remove it.")
     return values
   config_file = os.path.join(folder, "config.json")
@@ -764,7 +850,7 @@ def _from_pretrained(cls, source, arg, num_outputs, labels, config_overrides,
           "output i means saved label i. Pass labels=None to keep them, or "
           f"build {cls.__name__}(BertEncoder.from_pretrained(...), "
           "labels=...) for a new head.")
-  info = {k: v for k, v in meta.items() if k not in _RESERVED}
+  info = {k: v for k, v in meta.items() if k not in MODEL_KEYS}
   model = build(encoder, num_outputs, labels, info)
   set_weights(model, weights, ckpt.source)
   return model

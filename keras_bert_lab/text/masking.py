@@ -99,11 +99,24 @@ class MlmMasker(tf.Module):
     prediction, 0 for padding).
 
   Example:
-    >>> tok = BertTokenizer("vocab.txt")
-    >>> packer = BertPacker.for_tokenizer(tok, seq_length=128)
-    >>> masker = MlmMasker.for_tokenizer(tok, whole_word_mask=True, seed=1)
-    >>> ds = ds.map(lambda a, b: masker(packer([tok(a), tok(b)])
-    ...                                 ["input_word_ids"]))
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertPacker, BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> packer = BertPacker.for_tokenizer(tok, seq_length=16)
+    >>> masker = MlmMasker.for_tokenizer(tok, max_predictions_per_seq=4,
+    ...                                  whole_word_mask=True, seed=1)
+    >>> ids = packer([tok(["It is a truth universally acknowledged,"]),
+    ...               tok(["that a single man"])])["input_word_ids"]
+    >>> int(tf.reduce_sum(tf.sign(ids)))   # round(14 * 0.15) = 2 to predict
+    14
+    >>> out = masker(ids)
+    >>> out["masked_lm_weights"].numpy()
+    array([[1., 1., 0., 0.]], dtype=float32)
+    >>> bool(tf.reduce_all(tf.gather(ids, out["masked_lm_positions"],
+    ...                              batch_dims=1)[:, :2]
+    ...                    == out["masked_lm_ids"][:, :2]))
+    True
   """
 
   def __init__(self, vocab_size, mask_id, special_ids, pad_id=0,
@@ -142,8 +155,25 @@ class MlmMasker(tf.Module):
 
   @classmethod
   def for_tokenizer(cls, tokenizer, **kwargs):
-    """A masker with `tokenizer`'s vocabulary, `[MASK]` and special ids
-    (`[CLS]`, `[SEP]`, `[PAD]`, as the original); `kwargs` as `__init__`."""
+    """A masker with `tokenizer`'s vocabulary, `[MASK]` and special ids.
+
+    The special ids are `[CLS]`, `[SEP]` and `[PAD]`, as in the original.
+
+    Args:
+      tokenizer: a `BertTokenizer`.
+      **kwargs: the other `MlmMasker` arguments.
+
+    Returns:
+      An `MlmMasker`.
+
+    Example:
+      >>> from keras_bert_lab.text import BertTokenizer
+      >>> tok = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+      ...                      "a"])
+      >>> masker = MlmMasker.for_tokenizer(tok, max_predictions_per_seq=2)
+      >>> masker.mask_id, list(masker.special_ids), masker.vocab_size
+      (4, [0, 2, 3], 6)
+    """
     return cls(tokenizer.vocab_size, tokenizer.mask_id,
                (tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id),
                pad_id=tokenizer.pad_id,

@@ -15,6 +15,9 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 TRUNCATIONS = ("round_robin", "waterfall", "longest_first")
+# The packed inputs, in Model Garden's names: what `BertPacker` returns and
+# every model (`keras_bert_lab.models`) and pipeline takes.
+FEATURES = ("input_word_ids", "input_mask", "input_type_ids")
 
 
 class BertPacker(keras.layers.Layer):
@@ -40,15 +43,22 @@ class BertPacker(keras.layers.Layer):
     segments: a ragged [batch, (tokens)] int tensor, or a list/tuple of them.
 
   Returns:
-    A dict of int32 [batch, seq_length] tensors: `input_word_ids`,
-    `input_mask` (1 for real tokens), `input_type_ids` (0 for `[CLS]`, the
-    first segment and its `[SEP]`, 1 for the second, ...).
+    A dict of int32 [batch, seq_length] tensors, keyed by `FEATURES`:
+    `input_word_ids`, `input_mask` (1 for real tokens), `input_type_ids` (0
+    for `[CLS]`, the first segment and its `[SEP]`, 1 for the second, ...).
 
   Example:
-    >>> tok = BertTokenizer("vocab.txt")
-    >>> packer = BertPacker.for_tokenizer(tok, seq_length=8)
-    >>> packer([tok(["Is it?"]), tok(["Yes."])])["input_word_ids"]
-    [[101, 2003, 2009, 1029, 102, 2748, 1012, 102]]
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> packer = BertPacker.for_tokenizer(tok, seq_length=10)
+    >>> packed = packer([tok(["Is it?"]), tok(["Yes."])])
+    >>> for name in FEATURES:
+    ...   print(name, packed[name].numpy().tolist())
+    input_word_ids [[2, ..., 3, ..., 3, 0, 0]]
+    input_mask [[1, 1, 1, 1, 1, 1, 1, 1, 0, 0]]
+    input_type_ids [[0, 0, 0, 0, 0, 1, 1, 1, 0, 0]]
   """
 
   def __init__(self, seq_length, cls_id, sep_id, pad_id,
@@ -72,7 +82,24 @@ class BertPacker(keras.layers.Layer):
   @classmethod
   def for_tokenizer(cls, tokenizer, seq_length, truncation="round_robin",
                     **kwargs):
-    """A packer using `tokenizer`'s `[CLS]`, `[SEP]` and `[PAD]` ids."""
+    """A packer using `tokenizer`'s `[CLS]`, `[SEP]` and `[PAD]` ids.
+
+    Args:
+      tokenizer: a `BertTokenizer` (anything with `cls_id`, `sep_id`,
+        `pad_id`).
+      seq_length, truncation, **kwargs: as `BertPacker`.
+
+    Returns:
+      A `BertPacker`.
+
+    Example:
+      >>> from keras_bert_lab.text import BertTokenizer
+      >>> tok = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+      ...                      "a", "b"])
+      >>> packer = BertPacker.for_tokenizer(tok, 6, truncation="longest_first")
+      >>> packer([tok(["a a a"]), tok(["b b"])])["input_word_ids"].numpy()
+      array([[2, 5, 5, 3, 6, 3]], dtype=int32)
+    """
     return cls(seq_length, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id,
                truncation=truncation, **kwargs)
 
@@ -95,11 +122,8 @@ class BertPacker(keras.layers.Layer):
         ids, self.seq_length, pad_value=self.pad_id)
     input_type_ids, _ = tf_text.pad_model_inputs(
         type_ids, self.seq_length, pad_value=0)
-    return {
-        "input_word_ids": input_word_ids,
-        "input_mask": tf.cast(input_mask, tf.int32),
-        "input_type_ids": tf.cast(input_type_ids, tf.int32),
-    }
+    return dict(zip(FEATURES, (input_word_ids, tf.cast(input_mask, tf.int32),
+                               tf.cast(input_type_ids, tf.int32))))
 
   def _trim(self, segments, budget):
     # One segment: every rule keeps its first `budget` tokens (and

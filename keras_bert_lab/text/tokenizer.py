@@ -44,12 +44,13 @@ split into `[`, `cls`, `]` as in the original.
 """
 
 import functools
+import os
 
 import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_bert_lab.text.vocab_file import read_vocab
+from keras_bert_lab.text.vocab_io import check_tokens, read_vocab
 
 # Characters the original's `_clean_text` deletes: NUL and the other Cc
 # controls except tab/LF/CR, format characters (Cf), and U+FFFD.
@@ -71,7 +72,7 @@ MAX_CHARS_PER_WORD = 200
 
 
 def normalize(texts, lower_case):
-  """Applies the original's text cleaning and, if asked, lower-casing.
+  r"""Applies the original's text cleaning and, if asked, lower-casing.
 
   Args:
     texts: `tf.string` tensor of any shape. Invalid UTF-8 bytes are dropped.
@@ -81,8 +82,10 @@ def normalize(texts, lower_case):
     A `tf.string` tensor of the same shape.
 
   Example:
-    >>> normalize(tf.constant(["Ｈéllo\u200b!"]), lower_case=True)
-    <tf.Tensor: ... numpy=array([b'\xef\xbd\x88ello!'], dtype=object)>
+    >>> normalize(tf.constant(["Ｈéllo\u200b!"]), lower_case=True)[0].numpy().decode()
+    'ｈello!'
+    >>> normalize(tf.constant(["Ｈéllo\u200b!"]), lower_case=False)[0].numpy().decode()
+    'Ｈéllo!'
   """
   # Transcoding costs more than all the rest; only rows with invalid bytes.
   invalid = tf.where(~tf.strings.regex_full_match(texts, _VALID_UTF8))
@@ -107,8 +110,9 @@ def split_words(normalized_texts):
     offsets into `normalized_texts`.
 
   Example:
-    >>> split_words(tf.constant(["hi, 中文"]))[0]
-    <tf.RaggedTensor [[b'hi', b',', b'\xe4\xb8\xad', b'\xe6\x96\x87']]>
+    >>> words, starts, ends = split_words(tf.constant(["hi, 中文"]))
+    >>> [w.decode() for w in words[0].numpy()], starts.to_list(), ends.to_list()
+    (['hi', ',', '中', '文'], [[0, 2, 4, 7]], [[2, 3, 7, 10]])
   """
   return tf_text.regex_split_with_offsets(normalized_texts, _DELIMITERS, _KEEP)
 
@@ -122,6 +126,10 @@ def basic_tokenize(texts, lower_case):
 
   Returns:
     Ragged [batch, (words)] `tf.string`.
+
+  Example:
+    >>> basic_tokenize(tf.constant(["Don't STOP!"]), lower_case=True).to_list()
+    [[b'don', b"'", b't', b'stop', b'!']]
   """
   return split_words(normalize(texts, lower_case))[0]
 
@@ -133,29 +141,56 @@ class BertTokenizer(keras.layers.Layer):
   and tensorflow-text ops. Adds no special tokens (see `BertPacker`).
 
   Args:
-    vocab_file: WordPiece vocabulary, one token per line (checked by
-      `read_vocab`: it must hold `[PAD] [UNK] [CLS] [SEP] [MASK]`).
+    vocab: the WordPiece vocabulary: the path of a `vocab.txt` (one token
+      per line, read by `read_vocab`) or a list of tokens in id order (e.g.
+      a model's `vocab`); either way it must hold
+      `[PAD] [UNK] [CLS] [SEP] [MASK]` (see `check_tokens`).
     lower_case: lower-case and strip accents, as uncased BERT models expect.
+    vocab_file: the path, by its keyword of earlier versions (instead of
+      `vocab`).
     **kwargs: passed to `keras.layers.Layer`.
 
+  Attributes:
+    vocab: the tokens (list of str); `vocab_size` their number.
+    vocab_file: the path given, or None for a list.
+    pad_id, unk_id, cls_id, sep_id, mask_id: the special tokens' ids.
+
+  Raises:
+    ValueError: an unreadable or unusable vocabulary (named in the message).
+
   Example:
-    >>> tok = BertTokenizer("vocab.txt", lower_case=True)
-    >>> tok(tf.constant(["Hello world!", "中文"]))
-    <tf.RaggedTensor [[7592, 2088, 999], [1746, 1861]]>
-    >>> tok.detokenize(tok(tf.constant(["Unaffable"])))
-    <tf.Tensor: ... numpy=array([b'unaffable'], dtype=object)>
+    >>> from importlib import resources
+    >>> vocab_file = resources.files("keras_bert_lab") / "resources" / "vocab.txt"
+    >>> tok = BertTokenizer(vocab_file, lower_case=True)
+    >>> ids = tok(tf.constant(["Hello, Elizabeth!", "Mr. Darcy"]))
+    >>> ids
+    <tf.RaggedTensor [[70, 5584, 5584, 5587, 12, 115, 5], [94, 14, 144]]>
+    >>> tok.id_to_token(ids).to_list()
+    [[b'he', b'##l', b'##l', b'##o', b',', b'elizabeth', b'!'],
+     [b'mr', b'.', b'darcy']]
+    >>> tok.detokenize(ids).numpy()
+    array([b'hello , elizabeth !', b'mr . darcy'], dtype=object)
+    >>> BertTokenizer(tok.vocab)(tf.constant(["Mr. Darcy"])).to_list()
+    [[94, 14, 144]]
   """
 
-  def __init__(self, vocab_file, lower_case=True, **kwargs):
+  def __init__(self, vocab=None, lower_case=True, vocab_file=None, **kwargs):
+    if vocab is None:   # the keyword before lists were accepted, and configs
+      vocab = vocab_file   # saved then
     kwargs.setdefault("dtype", "int32")
     kwargs.setdefault("trainable", False)
     super().__init__(**kwargs)
     # Strings in, ragged ids out: Keras must not cast or convert them.
     self._convert_input_args = False
     self._allow_non_tensor_positional_args = True
-    self.vocab_file = str(vocab_file)
+    if isinstance(vocab, (list, tuple)):
+      self.vocab_file = None
+      self.vocab = list(check_tokens(list(vocab), "The vocabulary list"))
+    else:
+      self.vocab_file = os.fspath(vocab) if isinstance(
+          vocab, (str, os.PathLike)) else str(vocab)
+      self.vocab = read_vocab(self.vocab_file)
     self.lower_case = bool(lower_case)
-    self.vocab = read_vocab(self.vocab_file)
     self.vocab_size = len(self.vocab)
     ids = {token: i for i, token in enumerate(self.vocab)}
     self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
@@ -173,7 +208,20 @@ class BertTokenizer(keras.layers.Layer):
     self.built = True
 
   def call(self, texts):
-    """Tokenizes `texts` (a `tf.string` scalar or [batch]) to int32 ids."""
+    """Tokenizes `texts` (a `tf.string` scalar or [batch]) to int32 ids.
+
+    Args:
+      texts: `tf.string` scalar or [batch] (or a Python str / list of str).
+
+    Returns:
+      int32 ids: [(tokens)] for a scalar, ragged [batch, (tokens)] else.
+
+    Example:
+      >>> tok = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+      ...                      "un", "##aff", "##able", "!"])
+      >>> tok("Unaffable!").numpy()
+      array([5, 6, 7, 8], dtype=int32)
+    """
     return self._tokenize(texts, with_offsets=False)
 
   def tokenize_with_offsets(self, texts):
@@ -190,6 +238,13 @@ class BertTokenizer(keras.layers.Layer):
       `##`). A piece that begins or ends inside one input character (this
       happens only when normalization expands a character, e.g. a Hangul
       syllable decomposing into jamo) is given that whole character.
+
+    Example:
+      >>> tok = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+      ...                      "un", "##aff", "##able"])
+      >>> ids, starts, ends = tok.tokenize_with_offsets(["Ünaffable"])
+      >>> ids.to_list(), starts.to_list(), ends.to_list()
+      ([[5, 6, 7]], [[0, 3, 6]], [[3, 6, 10]])
     """
     return self._tokenize(texts, with_offsets=True)
 
@@ -255,16 +310,39 @@ class BertTokenizer(keras.layers.Layer):
 
     Returns:
       `tf.string` [batch] (or a scalar for 1-D input).
+
+    Example:
+      >>> tok = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+      ...                      "un", "##aff", "##able", "!"])
+      >>> tok.detokenize([[5, 6, 7, 8]]).numpy()
+      array([b'unaffable !'], dtype=object)
     """
     return self._fused.detokenize(ids)
 
   def id_to_token(self, ids):
-    """Maps ids to their vocabulary strings (same shape)."""
-    return tf.gather(tf.constant(self.vocab), ids)
+    """Maps ids to their vocabulary strings.
+
+    Args:
+      ids: int ids, any shape, dense or ragged.
+
+    Returns:
+      `tf.string` tokens of the same shape (`##` pieces keep their `##`).
+
+    Example:
+      >>> tok = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+      ...                      "un", "##aff", "##able"])
+      >>> tok.id_to_token(tok(["unaffable", "x"])).to_list()
+      [[b'un', b'##aff', b'##able'], [b'[UNK]']]
+    """
+    vocab = tf.constant(self.vocab)
+    if isinstance(ids, tf.RaggedTensor):
+      return tf.ragged.map_flat_values(tf.gather, vocab, ids)
+    return tf.gather(vocab, ids)
 
   def get_config(self):
     config = super().get_config()
-    config.update(vocab_file=self.vocab_file, lower_case=self.lower_case)
+    config.update(vocab=self.vocab_file if self.vocab_file is not None
+                  else list(self.vocab), lower_case=self.lower_case)
     return config
 
 

@@ -1,5 +1,7 @@
-"""Training: BERT's optimizers and schedule, a resumable pre-training loop,
-strategies, and a fine-tuning backup that keeps the dropout seeds."""
+"""Training: the runtime that pre-training and fine-tuning share (strategy,
+precision, seeds, scalars, progress line, resume policy), BERT's optimizers
+and schedule, the resumable pre-training loop and the pre-training run's
+set-up, and a `fit` backup that keeps the dropout seeds."""
 
 from keras_bert_lab.training.backup import SeedBackupAndRestore, seed_states
 
@@ -12,3 +14,11 @@ from keras_bert_lab.training.loop import (evaluate, is_chief, pretraining_loss,
                                          train)
 from keras_bert_lab.training.optimization import (WarmupLinearDecay,
                                                   create_optimizer)
+from keras_bert_lab.training.pretraining import (PretrainingInput,
+                                                 pretraining_model,
+                                                 prepare_model_dir)
+from keras_bert_lab.training.runtime import (PRECISION_POLICIES,
+                                             ProgressLogger, ScalarWriter,
+                                             fit_schedule, progress_line,
+                                             resume_fit, setup_runtime,
+                                             skip_trained)

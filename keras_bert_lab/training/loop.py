@@ -16,10 +16,9 @@ pre-training needs: a `tf.function` that runs up to `steps_per_execution`
 steps of `strategy.run` in a `tf.range` loop, fed by
 `strategy.distribute_datasets_from_function`; losses and accuracies kept as
 sums over the global batch (exact for any number of replicas); a
-`tf.train.CheckpointManager`; a log line and TensorBoard scalars every
-`log_every` steps (written with `tf.summary.write`, as `tf.summary.scalar`
-would, because TensorFlow 2.21 does not install the `tensorboard` package
-that `tf.summary.scalar` needs).
+`tf.train.CheckpointManager`; every `log_every` steps the runtime's
+progress line and TensorBoard scalars (`training.runtime`, which fine-tuning
+under `fit` shares).
 
 Checkpoints are safe against a kill mid-write: TensorFlow writes the shards
 under `<prefix>_temp/`, merges them into `ckpt-N.*`, and only then rewrites
@@ -27,24 +26,18 @@ the `checkpoint` file (with `atomic_write_string_to_file`) that
 `latest_checkpoint` reads, so it only ever names complete checkpoints.
 """
 
-import datetime
 import logging
 import os
 import time
 
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
-from keras_bert_lab.models.encoder import FEATURES
+from keras_bert_lab.models.pretrainer import PRETRAINER_INPUTS
 from keras_bert_lab.training.backup import seed_states
+from keras_bert_lab.training.runtime import (ScalarWriter, progress_line,
+                                            skip_trained)
 
 logger = logging.getLogger("keras_bert_lab")
-
-PRETRAINER_INPUTS = FEATURES + ("masked_lm_positions",)
-# What `tf.summary.scalar` writes, without needing the `tensorboard` package
-# (TensorFlow 2.21 no longer installs it): a scalar tagged for the plugin.
-_SCALAR_METADATA = summary_pb2.SummaryMetadata(
-    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
 
 
 def pretraining_loss(features, outputs):
@@ -160,18 +153,6 @@ def _holds_iterator(path):
              for name, _ in tf.train.list_variables(path))
 
 
-def _skipping(dataset_fn, steps):
-  """`dataset_fn` past the batches of `steps` global steps.
-
-  Each global step takes `num_replicas_in_sync / num_input_pipelines`
-  consecutive per-replica batches from every input pipeline.
-  """
-  def skipped_fn(context):
-    per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
-    return dataset_fn(context).skip(steps * per_pipeline)
-  return skipped_fn
-
-
 def _restore(checkpoint, path):
   """Restores `checkpoint` from `path`, naming a pipeline mismatch."""
   try:
@@ -258,7 +239,8 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
   resumes_iterator = saves_iterator and latest and _holds_iterator(latest)
   if latest and not resumes_iterator:
     distributed = strategy.distribute_datasets_from_function(
-        _skipping(dataset_fn, int(tf.train.load_variable(latest, _STEP_KEY))))
+        skip_trained(dataset_fn,
+                     int(tf.train.load_variable(latest, _STEP_KEY))))
   iterator = iter(distributed)
   if saves_iterator:
     state["iterator"] = iterator
@@ -317,8 +299,7 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     step.assign_add(tf.cast(num_steps, tf.int64))
     return totals
 
-  writer = (tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-            if chief else tf.summary.create_noop_writer())
+  writer = ScalarWriter(os.path.join(model_dir, "train") if chief else None)
   current = int(step.numpy())
   metrics, window, window_steps, window_start = {}, None, 0, time.time()
   while current < num_train_steps:
@@ -337,24 +318,20 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
       manager.save(checkpoint_number=current)
       if not chief:
         tf.io.gfile.rmtree(scratch)
-  writer.flush()
   return metrics
 
 
 def _log(window, window_steps, current, num_train_steps, seconds, writer):
-  """Writes one log line and the summaries of a window; returns its metrics."""
+  """Writes the progress line and the scalars of a window; returns its
+  metrics."""
   examples = float(window.pop("examples")[0])
   metrics = _ratios(window)
   metrics["examples_per_second"] = examples / seconds
-  with writer.as_default(step=current):
-    for name, value in metrics.items():
-      tf.summary.write(name, tf.constant(value, tf.float32),
-                       metadata=_SCALAR_METADATA)
-  eta = datetime.timedelta(seconds=round(
-      (num_train_steps - current) * seconds / window_steps))
-  logger.info("step %d/%d %s ETA %s", current, num_train_steps,
-              " ".join(f"{name}={value:.4g}"
-                       for name, value in sorted(metrics.items())), eta)
+  writer.write(current, metrics)
+  shown = dict(sorted(metrics.items()))
+  logger.info(progress_line(current, num_train_steps, shown.pop("loss"),
+                            shown.pop("learning_rate"),
+                            window_steps / seconds, **shown))
   return metrics
 
 

@@ -14,6 +14,7 @@ tensorflow-text's libraries, and `saved_model_cli` is run on them.
 import importlib
 import json
 import os
+import pathlib
 import pickle
 import signal
 import subprocess
@@ -26,8 +27,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_bert_lab import tasks
 from keras_bert_lab.config import BertConfig
 from keras_bert_lab.data.tasks import classification, multiple_choice, squad
+from keras_bert_lab.data.tasks import squad_json
 from keras_bert_lab.data.tasks import tagging
 from keras_bert_lab.models import (BertClassifier, BertEncoder,
                                    BertFeatureExtractor, BertMultipleChoice,
@@ -112,6 +115,11 @@ CHILD = textwrap.dedent(r"""
     elif function == "bert_pack_inputs":
       segments = [model.tokenize(tf.constant(t)) for t in kwargs["texts"]]
       out = model.bert_pack_inputs(segments)
+    elif function.startswith("function:"):
+      out = getattr(model, function[len("function:"):])(
+          *[tf.constant(v) for v in kwargs.values()])
+      if isinstance(out, tuple):   # tagging: (features, word index)
+        out = dict(out[0], word_index=out[1])
     elif function == "call":
       out = model({k: tf.constant(v) for k, v in kwargs.items()})
       out["encoder_outputs"] = tf.stack(out["encoder_outputs"], 1)
@@ -173,27 +181,32 @@ def exported(tmp_path_factory):
       "squad": BertSpanLabeler(_encoder(4)),
       "choice": BertMultipleChoice(_encoder(5)),
   }
-  # task.json settings as keras_bert_lab.finetune writes them.
-  info = {
-      "classifier": dict(max_seq_length=SEQ, text_column="text",
-                         text_b_column="text_b", label_column="label",
-                         pair=True, truncation="longest_first"),
-      "regression": dict(max_seq_length=SEQ, text_column="text",
-                         text_b_column=None, label_column="label",
-                         pair=False, truncation="longest_first"),
-      "tagger": dict(max_seq_length=SEQ, empty_words="unk",
-                     first_wordpiece_labels=True),
-      "squad": dict(max_seq_length=SEQ, doc_stride=8, max_query_length=8,
-                    n_best_size=5, max_answer_length=6,
-                    version_2_with_negative=True,
-                    null_score_diff_threshold=0.0),
-      "choice": dict(max_seq_length=SEQ, num_choices=4,
-                     truncation="longest_first", context_column="sent1",
-                     start_column="sent2"),
+  # task.json as keras_bert_lab.finetune writes it (`Task.save`): format 2.
+  configs = {
+      "classifier": tasks.ClassificationConfig(
+          max_seq_length=SEQ, labels=LABELS, text_b_column="text_b",
+          pair=True),
+      "regression": tasks.ClassificationConfig(max_seq_length=SEQ,
+                                               regression=True),
+      "squad": tasks.SquadConfig(
+          max_seq_length=SEQ, doc_stride=8, max_query_length=8,
+          n_best_size=5, max_answer_length=6, version_2_with_negative=True),
+      "choice": tasks.MultipleChoiceConfig(max_seq_length=SEQ),
+      "tagger_chars": tasks.TaggingConfig(max_seq_length=SEQ, labels=TAGS,
+                                          word_units="characters"),
   }
+  models["tagger_chars"] = BertTokenClassifier(_encoder(7), labels=TAGS)
   paths = {}
-  for name, model in models.items():
-    model.save_pretrained(str(base / name), **info[name])
+  for name, config in configs.items():
+    tasks.task_for_config(config).save(models[name], base / name)
+  # The tagger as the code before typed configs wrote it (task.json format
+  # 1, no word rule): upgraded on export, splitting by BERT's basic rule.
+  models["tagger"].save_pretrained(str(base / "tagger"))
+  (base / "tagger" / "task.json").write_text(json.dumps({
+      "format_version": 1, "task": "tagging",
+      "model_class": "BertTokenClassifier", "num_outputs": len(TAGS),
+      "labels": TAGS, "lower_case": True, "max_seq_length": SEQ,
+      "empty_words": "unk", "first_wordpiece_labels": True}))
   # Classification through the CLI, the rest through the library call.
   proc = subprocess.run(
       [PYTHON, "-m", "keras_bert_lab.export", f"--model_dir={base}/classifier",
@@ -203,7 +216,7 @@ def exported(tmp_path_factory):
   assert proc.returncode == 0, proc.stderr[-4000:]
   paths["classifier"] = str(base / "out" / "classifier" / "7")
   assert proc.stdout.split() == [paths["classifier"]]
-  for name in ("regression", "tagger", "squad", "choice"):
+  for name in ("regression", "tagger", "tagger_chars", "squad", "choice"):
     (paths[name],) = export_lib.export(str(base / name),
                                        str(base / "out" / name), version=1)
   (paths["classifier_xla"],) = export_lib.export(
@@ -347,10 +360,32 @@ def _jobs(paths):
 
 
 @pytest.fixture(scope="module")
-def served(exported, tmp_path_factory):
+def real_rows(data_dir, tmp_path_factory):
+  """Real inputs of every task: reviews, People's Daily sentences (a BIO
+  file of the first 64 and their raw text), the SQuAD and SWAG fixtures."""
+  tmp = tmp_path_factory.mktemp("real")
+  reviews = [x["text"] for x in classification.read_classification_file(
+      str(data_dir / "labeled" / "en" / "fine_foods_train.tsv"), "review",
+      label_column="score").take(64).as_numpy_iterator()]
+  blocks = (data_dir / "labeled" / "zh" / "peoples_daily_ner_train.bio"
+            ).read_text(encoding="utf-8").split("\n\n")[:64]
+  bio = tmp / "ner.bio"
+  bio.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+  sentences = ["".join(line.split("\t")[0] for line in block.splitlines())
+               for block in blocks]
+  fixtures = pathlib.Path(ROOT) / "tests" / "data" / "tasks" / "fixtures"
+  return {"reviews": reviews, "reviews_b": reviews[1:] + [b""],
+          "bio": str(bio), "sentences": sentences,
+          "squad": str(fixtures / "squad_v1.1.json"),
+          "swag": str(fixtures / "swag_sample.csv")}
+
+
+@pytest.fixture(scope="module")
+def served(exported, real_rows, tmp_path_factory):
   """The results of calling every exported model in a fresh process."""
   _, paths = exported
-  return _fresh_process(_jobs(paths), tmp_path_factory.mktemp("child"))
+  return _fresh_process(_jobs(paths) + _preprocess_jobs(paths, real_rows),
+                        tmp_path_factory.mktemp("child"))
 
 
 def _close(actual, expected, name):
@@ -511,6 +546,99 @@ def test_preprocess_and_encoder_match_keras(exported, served):
   mean = BertFeatureExtractor(pretrainer.encoder, layers=(-1,),
                               pooling="mean")(single)["sentence_features"]
   _close(outputs["embed"]["embedding"], mean, "embed")
+
+
+def _preprocess_jobs(paths, real):
+  squad_examples = squad_json.read_squad_json(real["squad"], is_training=False)
+  swag = [x for x in multiple_choice.read_swag_csv(
+      real["swag"], with_labels=True).as_numpy_iterator()]
+  fn = "function:preprocess"
+  return [
+      ("pre_clf", paths["classifier"], fn,
+       {"text": real["reviews"], "text_b": real["reviews_b"]}),
+      ("pre_tag", paths["tagger_chars"], fn,
+       {"text": _as_bytes(real["sentences"])}),
+      ("pre_squad", paths["squad"], fn,
+       {"question": _as_bytes([e["question"] for e in squad_examples.examples]),
+        "context": _as_bytes([e["context"] for e in squad_examples.examples])}),
+      ("pre_choice", paths["choice"], fn,
+       {"context": [x["context"] for x in swag],
+        "choices": [list(x["choices"]) for x in swag]}),
+      ("tag_chars", paths["tagger_chars"], "signature:serving_default",
+       {"text": _as_bytes(real["sentences"][:8] + ["Ann ６０ 个 ok"])}),
+      ("tag_words", paths["tagger_chars"], "signature:tag_words",
+       {"words": [["中", "国", ""], ["人", "民", "网"]]}),
+  ]
+
+
+def _concat(dataset, key=None):
+  """The features of a one-pass dataset, concatenated over batches."""
+  parts = {}
+  for element in dataset:
+    features = element[0] if isinstance(element, tuple) else element
+    for name, value in features.items():
+      parts.setdefault(name, []).append(value.numpy())
+  return {name: np.concatenate(v) for name, v in parts.items()}
+
+
+@pytest.mark.slow
+def test_serving_preprocessor_is_trainings_on_real_rows(real_rows, served):
+  """The exported `preprocess` equals the training datasets' features, for
+  every task, on real rows (raw People's Daily text against its BIO file)."""
+  out = served["outputs"]
+  tok = _tokenizer()
+  clf = tasks.ClassificationTask(tasks.ClassificationConfig(
+      max_seq_length=SEQ, labels=LABELS, text_b_column="text_b", pair=True))
+  rows = tf.data.Dataset.from_tensor_slices(
+      {"text": real_rows["reviews"], "text_b": real_rows["reviews_b"]})
+  expected = _concat(clf.eval_dataset(rows, tok, 16))
+  for name, value in expected.items():
+    _close(out["pre_clf"][name], value, f"pre_clf/{name}")
+  tagger = tasks.TaggingTask(tasks.TaggingConfig(
+      max_seq_length=SEQ, labels=["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG",
+                                  "B-PER", "I-PER"], word_units="characters"))
+  sentences = tagging.read_tagging_file(real_rows["bio"]).map(
+      lambda s: {"words": s["words"]})
+  features, index = [], []
+  for f, i in tagger.eval_dataset(sentences, tok, 16):
+    features.append(f)
+    index.append(i.numpy())
+  for name in features[0]:
+    _close(out["pre_tag"][name],
+           np.concatenate([f[name].numpy() for f in features]),
+           f"pre_tag/{name}")
+  _close(out["pre_tag"]["word_index"], np.concatenate(index), "word_index")
+  qa = tasks.SquadTask(tasks.SquadConfig(max_seq_length=SEQ, doc_stride=8,
+                                         max_query_length=8))
+  windows = squad.squad_windows(
+      squad_json.read_squad_json(real_rows["squad"], is_training=False),
+      qa.preprocessor(tok), with_answers=False).batch(1000)
+  expected = _concat(windows.map(squad.model_inputs))
+  for name, value in expected.items():
+    _close(out["pre_squad"][name], value, f"pre_squad/{name}")
+  choice = tasks.MultipleChoiceTask(tasks.MultipleChoiceConfig(
+      max_seq_length=SEQ))
+  expected = _concat(choice.eval_dataset(
+      multiple_choice.read_swag_csv(real_rows["swag"], with_labels=True),
+      tok, 16))
+  for name, value in expected.items():
+    _close(out["pre_choice"][name], value, f"pre_choice/{name}")
+
+
+@pytest.mark.slow
+def test_character_tagger_splits_as_its_training_file(real_rows, served):
+  """A character-level tagger serves one word per character (full-width
+  digits and Latin letters too), with character offsets into the text."""
+  out = served["outputs"]["tag_chars"]
+  words = [[w.decode() for w in row if w] for row in out["words"].tolist()]
+  for i, sentence in enumerate(real_rows["sentences"][:8]):
+    kept = words[i]
+    assert kept == list(sentence)[:len(kept)] and kept
+  assert words[8] == ["A", "n", "n", "６", "０", "个", "o", "k"]
+  assert out["start"][8].tolist()[:8] == [0, 1, 2, 4, 5, 7, 9, 10]
+  assert out["end"][8].tolist()[:8] == [1, 2, 3, 5, 6, 8, 10, 11]
+  tagged = served["outputs"]["tag_words"]["labels"].tolist()
+  assert [len([t for t in row if t]) for row in tagged] == [2, 3]
 
 
 def _saved_model_cli(*args, with_tf_text=False):

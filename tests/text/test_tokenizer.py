@@ -7,6 +7,7 @@ original's `_is_control` (Cc and Cf only; the port drops every C* category,
 so private-use characters would differ).
 """
 
+import pathlib
 import unicodedata
 
 import numpy as np
@@ -278,7 +279,57 @@ def test_tokenizer_is_a_keras_layer(bert_vocab):
   tok = BertTokenizer(bert_vocab, lower_case=False)
   assert isinstance(tok, keras.layers.Layer)
   config = tok.get_config()
-  assert config["vocab_file"] == bert_vocab and config["lower_case"] is False
+  assert config["vocab"] == bert_vocab and config["lower_case"] is False
   again = BertTokenizer.from_config(config)
   assert np.array_equal(again(tf.constant(["Hi"])).flat_values,
                         tok(tf.constant(["Hi"])).flat_values)
+  # A tokenizer built from a list carries the list in its config.
+  from_list = BertTokenizer.from_config(
+      BertTokenizer(tok.vocab, lower_case=False).get_config())
+  assert from_list.vocab == tok.vocab and from_list.vocab_file is None
+  assert np.array_equal(from_list(tf.constant(["Hi"])).flat_values,
+                        tok(tf.constant(["Hi"])).flat_values)
+
+
+BUNDLED_VOCAB = (pathlib.Path(__file__).resolve().parents[2] / "keras_bert_lab"
+                 / "resources" / "vocab.txt")
+BUNDLED_CORPUS = BUNDLED_VOCAB.parent / (
+    "austen_sense_and_sensibility_pride_and_prejudice.txt")
+
+
+@pytest.mark.parametrize("lower", [True, False], ids=["uncased", "cased"])
+def test_vocab_list_equals_vocab_file_and_hf(lower):
+  """A token list gives the ids of the same vocab.txt, and those of Hugging
+  Face `tokenizers`' BERT pipeline (BertNormalizer, BertPreTokenizer,
+  WordPiece with the original's 200-character limit) on that vocabulary."""
+  tokenizers = pytest.importorskip("tokenizers")
+  lines = [l for l in BUNDLED_CORPUS.read_text(encoding="utf-8").split("\n")
+           if l.strip()][:2000]
+  lines += ["Hello, Élise: naïve café — ½ “quoted” 中文!", "unaffable"]
+  from_file = BertTokenizer(BUNDLED_VOCAB, lower_case=lower)
+  vocab = read_vocab(BUNDLED_VOCAB)
+  from_list = BertTokenizer(vocab, lower_case=lower)
+  assert from_list.vocab == from_file.vocab == vocab
+  assert (from_list.cls_id, from_list.mask_id) == (from_file.cls_id,
+                                                   from_file.mask_id)
+  ours = from_list(tf.constant(lines)).to_list()
+  assert ours == from_file(tf.constant(lines)).to_list()
+
+  hf = tokenizers.Tokenizer(tokenizers.models.WordPiece(
+      {t: i for i, t in enumerate(vocab)}, unk_token="[UNK]",
+      max_input_chars_per_word=200))
+  hf.normalizer = tokenizers.normalizers.BertNormalizer(
+      clean_text=True, handle_chinese_chars=True, strip_accents=lower,
+      lowercase=lower)
+  hf.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+  theirs = [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)]
+  assert sum(len(r) for r in ours) > 50_000
+  assert ours == theirs
+
+
+def test_bad_vocab_list_fails_at_construction():
+  with pytest.raises(ValueError, match=r"The vocabulary list lacks the "
+                     r"special token\(s\) \[MASK\]"):
+    BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"])
+  with pytest.raises(ValueError, match="The vocabulary list has duplicate"):
+    BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "a"])

@@ -135,7 +135,7 @@ def test_mirrored_pretraining_matches_one_device(pretraining_files, tmp_path):
 def test_mirrored_finetuning_matches_one_device(data_dir, tmp_path):
   from keras_bert_lab.config import BertConfig
   from keras_bert_lab.models import BertEncoder
-  from keras_bert_lab.text.vocab_file import read_vocab
+  from keras_bert_lab.text import read_vocab
   vocab = read_vocab(str(VOCAB))
   (tmp_path / "config.json").write_text(json.dumps(NO_DROPOUT))
   config = BertConfig.from_json_file(str(tmp_path / "config.json"))

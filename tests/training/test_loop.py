@@ -58,7 +58,9 @@ def test_loss_goes_down_on_a_fixed_batch(tmp_path, caplog):
   assert after["masked_lm_accuracy"] > before["masked_lm_accuracy"]
   lines = [r.getMessage() for r in caplog.records]
   assert [line.split()[1] for line in lines] == ["10/30", "20/30", "30/30"]
-  assert "examples_per_second=" in lines[-1] and "ETA 0:00:00" in lines[-1]
+  # The runtime's one progress line, as fine-tuning's.
+  assert lines[-1].startswith("step 30/30  loss ")
+  assert "  masked_lm_accuracy " in lines[-1] and lines[-1].endswith("ETA 0s")
   assert set(last) >= {"loss", "masked_lm_accuracy", "next_sentence_accuracy",
                        "learning_rate", "examples_per_second"}
   assert tf.train.latest_checkpoint(tmp_path).endswith("ckpt-30")

@@ -29,7 +29,7 @@ What the libraries could not do, written here:
     a regex for the value of a top-level key (flat objects: a key of the
     same name inside a nested object may be matched instead) and an
     unescaper for JSON strings (`\\n`, `\\"`, `\\uXXXX` with surrogate pairs).
-  * Label lists, the deterministic dev split and the label checks with
+  * Label lists and the label checks with
     file/line in their messages.
 
 Truncation of pairs is the original `run_classifier.py`'s `_truncate_seq_pair`
@@ -46,6 +46,7 @@ from absl import logging
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from keras_bert_lab.data.preprocessor import Preprocessor
 from keras_bert_lab.data.shuffling import shuffle_passes
 from keras_bert_lab.data.static_shapes import static_batches
 from keras_bert_lab.text.packing import BertPacker
@@ -117,10 +118,13 @@ def read_classification_file(path, text_column, label_column=None,
       lists the columns found), an empty file.
 
   Example:
-    >>> ds = read_classification_file("fine_foods_train.tsv", "review",
-    ...                               label_column="score")
-    >>> next(iter(ds))["label"]
-    <tf.Tensor: shape=(), dtype=string, numpy=b'other'>
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.tsv")
+    >>> with open(path, "w") as f:
+    ...   _ = f.write("review\\tscore\\nso good\\tgreat\\nmeh\\tother\\n")
+    >>> ds = read_classification_file(path, "review", label_column="score")
+    >>> next(iter(ds))
+    {'text': <tf.Tensor: shape=(), dtype=string, numpy=b'so good'>, ...}
   """
   if not (isinstance(path, (str, bytes)) or hasattr(path, "__fspath__")):
     datasets = [read_classification_file(p, text_column, label_column,
@@ -335,8 +339,8 @@ def tfds_classification(name, split="train", data_dir=None, shuffle_files=False,
     label names from the tfds info in tfds' order (None for regression).
 
   Example:
-    >>> examples, labels = tfds_classification("glue/mrpc", "train")
-    >>> labels
+    >>> examples, labels = tfds_classification("glue/mrpc")  # doctest: +SKIP
+    >>> labels  # doctest: +SKIP
     ['not_equivalent', 'equivalent']
   """
   import tensorflow_datasets as tfds  # Heavy; only when tfds is asked for.
@@ -394,7 +398,11 @@ def learn_labels(examples, batch_size=1024):
       file and line).
 
   Example:
-    >>> learn_labels(read_classification_file("f.tsv", "review", "score"))
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.tsv")
+    >>> with open(path, "w") as f:
+    ...   _ = f.write("review\\tscore\\nyum\\tother\\nwow\\tgreat\\n")
+    >>> learn_labels(read_classification_file(path, "review", "score"))
     ['great', 'other']
   """
   if "label" not in examples.element_spec:
@@ -430,54 +438,6 @@ def learn_labels(examples, batch_size=1024):
   return sorted(labels)
 
 
-def _dev_mask(num_examples, dev_fraction, seed):
-  if not 0 < dev_fraction < 1:
-    raise ValueError(f"dev_fraction={dev_fraction} must be between 0 and 1 "
-                     "(exclusive).")
-  num_dev = int(round(num_examples * dev_fraction))
-  if num_examples < 2 or not 0 < num_dev < num_examples:
-    raise ValueError(
-        f"Cannot hold out a dev_fraction={dev_fraction} of {num_examples} "
-        "examples and keep both parts non-empty; pass an eval file.")
-  order = tf.random.experimental.stateless_shuffle(
-      tf.range(num_examples, dtype=tf.int64), seed=[int(seed), 0x5EED])
-  return tf.scatter_nd(order[:num_dev, tf.newaxis],
-                       tf.ones([num_dev], tf.bool), [num_examples])
-
-
-def split_dev(examples, dev_fraction=0.1, seed=0):
-  """Holds out a deterministic dev split when no eval file is given.
-
-  Exactly `round(n * dev_fraction)` examples, chosen by a stateless shuffle
-  of their positions under `seed`, go to dev; the order of both parts is
-  the input's order.
-
-  Args:
-    examples: a `tf.data.Dataset` (counted with one pass; finite) or a list.
-    dev_fraction: fraction held out, in (0, 1).
-    seed: int.
-
-  Returns:
-    `(train, dev)`, of the input's kind.
-
-  Example:
-    >>> train, dev = split_dev(read_classification_file(...), 0.1, seed=0)
-  """
-  if isinstance(examples, tf.data.Dataset):
-    num = int(examples.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-    mask = _dev_mask(num, dev_fraction, seed)
-
-    def part(dev):
-      return examples.enumerate().filter(
-          lambda i, _: tf.gather(mask, i) == dev).map(lambda _, x: x)
-
-    return part(False), part(True)
-  examples = list(examples)
-  mask = _dev_mask(len(examples), dev_fraction, seed).numpy()
-  return ([x for x, m in zip(examples, mask) if not m],
-          [x for x, m in zip(examples, mask) if m])
-
-
 # --- featurization ---------------------------------------------------------
 
 def label_table(labels):
@@ -510,6 +470,64 @@ def _checked(values, ok, batch, message):
     return tf.identity(values)
 
 
+class ClassificationPreprocessor(Preprocessor):
+  """Raw text (and an optional second text) to BERT's packed features.
+
+  The one packing of sentence and pair tasks: `classification_dataset`'s
+  `tf.data` map and the exported serving signature both call it.
+  `[CLS] text [SEP]`, or `[CLS] text [SEP] text_b [SEP]` with pairs
+  truncated by `truncation` (`"longest_first"` is the original
+  `run_classifier.py`'s `_truncate_seq_pair`); an empty `text_b` packs as a
+  single text, as in the original (`if example.text_b:`) and Hugging Face.
+
+  Args:
+    tokenizer: a `keras_bert_lab.text.BertTokenizer`.
+    seq_length: packed length.
+    truncation: `BertPacker` truncation of pairs.
+    **kwargs: passed to `Preprocessor` (Keras layer arguments).
+
+  Call args:
+    text: `tf.string` [batch].
+    text_b: `tf.string` [batch] or None.
+
+  Returns:
+    The three int32 [batch, seq_length] features.
+
+  Example:
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> pre = ClassificationPreprocessor(tok, 8)
+    >>> pre(tf.constant(["the end"]))["input_word_ids"].numpy().tolist()
+    [[2, 57, 407, 3, 0, 0, 0, 0]]
+  """
+
+  settings = ("seq_length", "truncation")
+
+  def __init__(self, tokenizer, seq_length, truncation="longest_first",
+               **kwargs):
+    super().__init__(tokenizer, **kwargs)
+    self.seq_length = int(seq_length)
+    self.truncation = truncation
+    # One segment: waterfall keeps its head. (tensorflow-text's
+    # ShrinkLongestTrimmer fails to trace on a single segment.)
+    self._single = BertPacker.for_tokenizer(tokenizer, seq_length,
+                                            truncation="waterfall")
+    self._pair = BertPacker.for_tokenizer(tokenizer, seq_length,
+                                          truncation=truncation)
+
+  def call(self, text, text_b=None):
+    segments = [self.tokenizer(text)]
+    features = self._single(segments)
+    if text_b is None:
+      return features
+    single = tf.equal(text_b, "")
+    paired = self._pair(segments + [self.tokenizer(text_b)])
+    return {k: tf.where(single[:, tf.newaxis], v, paired[k])
+            for k, v in features.items()}
+
+
 def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
                            batch_size=32, shuffle=False, seed=None,
                            regression=False, drop_remainder=False,
@@ -517,15 +535,15 @@ def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
                            truncation="longest_first", passes=1):
   """Featurizes examples into `(features, labels)` batches for `model.fit`.
 
-  Each batch is tokenized with `tokenizer` and packed as `[CLS] text [SEP]`
-  or `[CLS] text [SEP] text_b [SEP]` into `seq_length` ids (pairs truncated
-  longest-first, as the original `run_classifier.py`; an empty `text_b`
-  packs as a single text, as there).
+  Each batch is packed by a `ClassificationPreprocessor` (the one the
+  exported model serves with).
 
   Args:
     examples: dataset of dicts (`read_classification_file`,
       `tfds_classification`).
-    tokenizer: a `keras_bert_lab.text.BertTokenizer`.
+    tokenizer: a `keras_bert_lab.text.BertTokenizer`, or a
+      `ClassificationPreprocessor` (then `seq_length` and `truncation` are
+      its own).
     labels: the label list (class i is `labels[i]`); required unless
       `regression`.
     seq_length: packed length.
@@ -551,17 +569,24 @@ def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
     iteration with an `InvalidArgumentError` naming the file, line and value.
 
   Example:
+    >>> import os, tempfile
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.tsv")
+    >>> with open(path, "w") as f:
+    ...   _ = f.write("review\\tscore\\nso good\\tgreat\\nmeh\\tother\\n")
+    >>> examples = read_classification_file(path, "review", "score")
     >>> ds = classification_dataset(examples, tok, ["great", "other"],
-    ...                             seq_length=128, batch_size=32)
-    >>> model.fit(ds)
+    ...                             seq_length=8, batch_size=2)
+    >>> features, labels = next(iter(ds))   # ready for model.fit(ds)
+    >>> features["input_word_ids"].shape, labels.numpy()
+    (TensorShape([2, 8]), array([0, 1], dtype=int32))
   """
   pair = "text_b" in examples.element_spec
-  # One segment: every truncation keeps its head. (tensorflow-text's
-  # ShrinkLongestTrimmer fails to trace on a single segment.)
-  packer = BertPacker.for_tokenizer(tokenizer, seq_length,
-                                    truncation="waterfall")
-  pair_packer = BertPacker.for_tokenizer(tokenizer, seq_length,
-                                         truncation=truncation)
+  preprocessor = ClassificationPreprocessor.of(tokenizer, seq_length,
+                                               truncation)
   has_labels = "label" in examples.element_spec
   if has_labels and not regression:
     if labels is None:
@@ -575,15 +600,7 @@ def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
   batches = examples.batch(batch_size, drop_remainder=drop_remainder)
 
   def featurize(batch):
-    segments = [tokenizer(batch["text"])]
-    features = packer(segments)
-    if pair:
-      # An empty text_b packs as a single text, as in the original
-      # (`if example.text_b:`) and Hugging Face's tokenizers.
-      single = batch["text_b"] == ""
-      paired = pair_packer(segments + [tokenizer(batch["text_b"])])
-      features = {k: tf.where(single[:, tf.newaxis], v, paired[k])
-                  for k, v in features.items()}
+    features = preprocessor(batch["text"], batch["text_b"] if pair else None)
     if not has_labels:
       return features
     label = batch["label"]

@@ -27,6 +27,7 @@ import csv
 import tensorflow as tf
 
 from keras_bert_lab.data.corpus import expand_input_files
+from keras_bert_lab.data.preprocessor import Preprocessor
 from keras_bert_lab.data.static_shapes import static_batches
 
 SWAG_NUM_CHOICES = 4
@@ -90,9 +91,14 @@ def read_swag_csv(input_files, num_choices=SWAG_NUM_CHOICES,
       found), or some files have labels and others not.
 
   Example:
-    >>> ds = read_swag_csv("swag/val.csv")
-    >>> next(iter(ds))["choices"].shape
-    TensorShape([4])
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "val.csv")
+    >>> with open(path, "w") as f:   # SWAG's columns, with 2 endings
+    ...   _ = f.write("sent1,sent2,ending0,ending1,label\\n"
+    ...               "He opens the door.,He,walks in.,sings.,0\\n")
+    >>> example = next(iter(read_swag_csv(path, num_choices=2)))
+    >>> example["choices"].numpy(), int(example["label"])
+    (array([b'He walks in.', b'He sings.'], dtype=object), 0)
   """
   files = expand_input_files(input_files)
   per_file = [_column_indices(path, num_choices, with_labels)
@@ -159,7 +165,7 @@ def tfds_multiple_choice(name, split="train", data_dir=None,
     label -1: featurize them with `with_labels=False`.
 
   Example:
-    >>> ds = tfds_multiple_choice("hellaswag", split="validation")
+    >>> ds = tfds_multiple_choice("hellaswag", "validation")  # doctest: +SKIP
   """
   import tensorflow_datasets as tfds  # Heavy; only when tfds is asked for.
   try:
@@ -211,7 +217,10 @@ def pack_choices(tokenizer, packer, contexts, choices):
     `input_mask`, `input_type_ids`.
 
   Example:
-    >>> tok = BertTokenizer("vocab.txt")
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertPacker, BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
     >>> packer = BertPacker.for_tokenizer(tok, 64, truncation="longest_first")
     >>> pack_choices(tok, packer, ["He opens the door."],
     ...              [["He walks in.", "He sings."]])["input_word_ids"].shape
@@ -235,13 +244,60 @@ def pack_choices(tokenizer, packer, contexts, choices):
   }
 
 
+class MultipleChoicePreprocessor(Preprocessor):
+  """A context and K choices to [batch, K, seq_length] features.
+
+  The one packing of multiple choice, called by `featurize`'s `tf.data` map
+  and by the exported serving signature (`pack_choices`).
+
+  Args:
+    tokenizer: a `keras_bert_lab.text.BertTokenizer`.
+    seq_length: packed length of each choice.
+    truncation: `BertPacker` truncation (`"longest_first"`: the original's
+      `_truncate_seq_pair`).
+    **kwargs: passed to `Preprocessor` (Keras layer arguments).
+
+  Call args:
+    context: `tf.string` [batch].
+    choices: `tf.string` [batch, K].
+
+  Returns:
+    The three int32 [batch, K, seq_length] features.
+
+  Example:
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> pre = MultipleChoicePreprocessor(tok, 16)
+    >>> pre(tf.constant(["He opens the door."]),
+    ...     tf.constant([["He walks in.", "He sings."]]))["input_mask"].shape
+    TensorShape([1, 2, 16])
+  """
+
+  settings = ("seq_length", "truncation")
+
+  def __init__(self, tokenizer, seq_length, truncation="longest_first",
+               **kwargs):
+    from keras_bert_lab.text import BertPacker
+    super().__init__(tokenizer, **kwargs)
+    self.seq_length = int(seq_length)
+    self.truncation = truncation
+    self._packer = BertPacker.for_tokenizer(tokenizer, seq_length,
+                                            truncation=truncation)
+
+  def call(self, context, choices):
+    return pack_choices(self.tokenizer, self._packer, context, choices)
+
+
 def featurize(dataset, tokenizer, seq_length, batch_size, num_choices=None,
               drop_remainder=False, with_labels=None, source="the input"):
   """Batches examples into BERT multiple-choice features.
 
   Args:
     dataset: examples from `read_swag_csv` or `tfds_multiple_choice`.
-    tokenizer: a `BertTokenizer`.
+    tokenizer: a `BertTokenizer`, or a `MultipleChoicePreprocessor` (then
+      `seq_length` is its own).
     seq_length: packed length of each choice (`--max_seq_length`).
     batch_size: examples per batch (each carries K sequences).
     num_choices: K; None = read from the dataset's element spec.
@@ -257,10 +313,21 @@ def featurize(dataset, tokenizer, seq_length, batch_size, num_choices=None,
     alone without labels.
 
   Example:
-    >>> ds = featurize(read_swag_csv("val.csv"), tok, 128, batch_size=16)
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "val.csv")
+    >>> with open(path, "w") as f:   # SWAG's columns, with 2 endings
+    ...   _ = f.write("sent1,sent2,ending0,ending1,label\\n"
+    ...               "He opens the door.,He,walks in.,sings.,0\\n")
+    >>> ds = featurize(read_swag_csv(path, num_choices=2), tok, 16,
+    ...                batch_size=8)
+    >>> features, labels = next(iter(ds))
+    >>> features["input_word_ids"].shape, labels.numpy()
+    (TensorShape([1, 2, 16]), array([0], dtype=int32))
   """
-  # Imported here: keras_bert_lab.text imports keras, not needed to read.
-  from keras_bert_lab.text import BertPacker
   spec = dataset.element_spec
   if num_choices is None:
     num_choices = spec["choices"].shape[0]
@@ -272,8 +339,7 @@ def featurize(dataset, tokenizer, seq_length, batch_size, num_choices=None,
   elif with_labels and "label" not in spec:
     raise ValueError(f"{source} has no labels (e.g. SWAG's test.csv); use "
                      "with_labels=False to featurize it for prediction.")
-  packer = BertPacker.for_tokenizer(tokenizer, seq_length,
-                                    truncation="longest_first")
+  preprocessor = MultipleChoicePreprocessor.of(tokenizer, seq_length)
 
   def fix_shape(example):
     example = dict(example)
@@ -281,8 +347,7 @@ def featurize(dataset, tokenizer, seq_length, batch_size, num_choices=None,
     return example
 
   def to_features(batch):
-    features = pack_choices(tokenizer, packer, batch["context"],
-                            batch["choices"])
+    features = preprocessor(batch["context"], batch["choices"])
     if not with_labels:
       return features
     labels = batch["label"]

@@ -2,13 +2,10 @@
 
 Three stages:
 
-  1. **Reading** (host, `json`): `read_squad_json` (the published JSON) and
-     `read_squad_tfds` (`squad/v1.1`, `squad/v2.0`) give a `SquadExamples`
-     whose `.dataset()` is a `tf.data.Dataset` of `{example_index, id,
-     question, context, answer_text, answer_start, is_impossible}`. For
-     training, answers whose text is not found at `answer_start` are skipped,
-     counted and logged exactly as the original does ("Could not find
-     answer"); duplicate ids are an error naming the file and the id.
+  1. **Reading** (host, `squad_json`): `read_squad_json` and
+     `read_squad_tfds` give a `SquadExamples` whose `.dataset()` is a
+     `tf.data.Dataset` of `{example_index, id, question, context,
+     answer_text, answer_start, is_impossible}`.
   2. **Featurisation** (graph; TensorFlow and tensorflow-text ops only, so it
      goes into SavedModels): `squad_features` turns a batch of (question,
      context[, answer]) into `[CLS] query [SEP] doc_window [SEP]` windows with
@@ -28,8 +25,8 @@ Three stages:
      `max_answer_length`), candidates of all windows of an example sorted by
      `start_logit + end_logit`, de-duplicated by text, the n-best list with
      softmax probabilities, and for v2.0 the null score (`[CLS]`, minimum over
-     windows) against `null_score_diff_threshold`. `prediction_json` turns
-     the result into the original's three JSON files.
+     windows) against `null_score_diff_threshold`. `squad_json.prediction_json`
+     turns the result into the original's three JSON files.
 
 Why by hand: Model Garden (`squad_lib.py`) and Hugging Face
 (`squad_convert_examples_to_features`, `postprocess_qa_predictions`) do all of
@@ -59,14 +56,12 @@ Differences from the original, all deliberate:
     per-word tokenizations, so the context is tokenized once here.
 """
 
-import dataclasses
-import json
-import logging
-import os
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
+
+from keras_bert_lab.data.preprocessor import Preprocessor
+from keras_bert_lab.data.tasks.squad_json import SquadExamples
 
 MAX_SEQ_LENGTH = 384
 DOC_STRIDE = 128
@@ -75,251 +70,14 @@ N_BEST_SIZE = 20
 MAX_ANSWER_LENGTH = 30
 NULL_SCORE_DIFF_THRESHOLD = 0.0
 
-# `read_squad_examples`' whitespace: space, tab, CR, LF and U+202F.
-_ORIGINAL_WHITESPACE = " \t\r\n\u202f"
+# `read_squad_examples`' whitespace (space, tab, CR, LF and U+202F; also
+# `squad_json`'s), as a regex.
 _WHITESPACE_RE = r"[ \t\r\n\x{202F}]+"
 
 WINDOW_KEYS = ("input_word_ids", "input_mask", "input_type_ids",
                "example_index", "window_index", "token_char_start",
                "token_char_end", "token_is_max_context")
 MODEL_INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
-
-_log = logging.getLogger(__name__)
-
-# ----------------------------------------------------------------- reading --
-
-
-@dataclasses.dataclass
-class SquadExamples:
-  """Questions read from SQuAD, ready for `squad_windows`.
-
-  Attributes:
-    examples: list of dicts `{id, question, context, answer_text,
-      answer_start, is_impossible, answers}`; `answer_text`/`answer_start`
-      (characters) are the (first) gold answer, "" and -1 when there is none;
-      `answers` all gold answer texts (for EM/F1).
-    skipped: ids of training questions skipped because the answer text was not
-      found at `answer_start` (the original's "Could not find answer").
-    version_2_with_negative: the data has `is_impossible` questions.
-    source: the file or tfds name read.
-  """
-  examples: list
-  skipped: list
-  version_2_with_negative: bool
-  source: str
-
-  def __len__(self):
-    return len(self.examples)
-
-  @property
-  def ids(self):
-    return [e["id"] for e in self.examples]
-
-  def dataset(self):
-    """A `tf.data.Dataset` of one dict per question (scalars):
-    `example_index` (int64, position in `examples`), `id`, `question`,
-    `context` (strings), `answer_text`, `answer_start` (int32, characters),
-    `is_impossible` (bool)."""
-    def column(key, dtype):
-      return tf.constant([e[key] for e in self.examples], dtype, [len(self)])
-
-    return tf.data.Dataset.from_tensor_slices({
-        "example_index": tf.range(len(self), dtype=tf.int64),
-        "id": column("id", tf.string),
-        "question": column("question", tf.string),
-        "context": column("context", tf.string),
-        "answer_text": column("answer_text", tf.string),
-        "answer_start": column("answer_start", tf.int32),
-        "is_impossible": column("is_impossible", tf.bool),
-    })
-
-
-def _whitespace_words(context):
-  """`read_squad_examples`' `doc_tokens` and `char_to_word_offset`."""
-  words, char_to_word = [], []
-  prev_is_whitespace = True
-  for c in context:
-    if c in _ORIGINAL_WHITESPACE:
-      prev_is_whitespace = True
-    else:
-      if prev_is_whitespace:
-        words.append(c)
-      else:
-        words[-1] += c
-      prev_is_whitespace = False
-    char_to_word.append(len(words) - 1)
-  return words, char_to_word
-
-
-def _find_answer(context, answer_text, answer_start):
-  """The original's check that the answer can be recovered from the context.
-
-  Returns:
-    `(actual_text, cleaned_answer_text)`; the answer is found when the second
-    occurs in the first. `actual_text` is None if `answer_start` is outside
-    the context (the original would crash with an IndexError).
-  """
-  words, char_to_word = _whitespace_words(context)
-  end = answer_start + len(answer_text) - 1
-  cleaned = " ".join(answer_text.split())
-  if answer_start < 0 or end >= len(context) or end < answer_start:
-    return None, cleaned
-  first, last = char_to_word[answer_start], char_to_word[end]
-  return " ".join(words[max(first, 0):last + 1]), cleaned
-
-
-def _examples_from_records(records, source, is_training,
-                           version_2_with_negative):
-  """Shared by the JSON and tfds readers.
-
-  Args:
-    records: iterable of `(where, qa_dict, context)`; `where` names the
-      question's place for error messages.
-  """
-  examples, skipped, seen = [], [], {}
-  for where, qa, context in records:
-    qid = str(qa["id"])
-    if qid in seen:
-      raise ValueError(
-          f"{source}: question id {qid!r} occurs twice ({seen[qid]} and "
-          f"{where}). SQuAD ids must be unique; fix or drop one of them.")
-    seen[qid] = where
-    is_impossible = bool(qa.get("is_impossible", False)) and bool(
-        version_2_with_negative)
-    answers = [(a["text"], int(a["answer_start"])) for a in qa["answers"]]
-    if is_training:
-      if len(answers) != 1 and not is_impossible:
-        raise ValueError(
-            f"{source}: question {qid!r} ({where}) has {len(answers)} answers; "
-            "for training, each question should have exactly 1 answer (as "
-            "run_squad.py requires), or be is_impossible in v2.0 data.")
-    if answers and not is_impossible:
-      answer_text, answer_start = answers[0]
-    else:
-      answer_text, answer_start = "", -1
-    if is_training and not is_impossible:
-      actual, cleaned = _find_answer(context, answer_text, answer_start)
-      if actual is None or actual.find(cleaned) == -1:
-        _log.warning("Could not find answer: '%s' vs. '%s'", actual, cleaned)
-        skipped.append(qid)
-        continue
-    examples.append({
-        "id": qid,
-        "question": qa["question"],
-        "context": context,
-        "answer_text": answer_text,
-        "answer_start": answer_start,
-        "is_impossible": is_impossible,
-        "answers": [] if is_impossible else [a[0] for a in answers],
-    })
-  if skipped:
-    _log.warning(
-        "%s: skipped %d of %d training questions whose answer text was not "
-        "found at answer_start (as run_squad.py does): %s", source,
-        len(skipped), len(skipped) + len(examples), ", ".join(skipped[:20]))
-  return SquadExamples(examples, skipped, bool(version_2_with_negative), source)
-
-
-def read_squad_json(path, is_training, version_2_with_negative=None):
-  """Reads a SQuAD v1.1 or v2.0 JSON file as published.
-
-  Args:
-    path: the file (`data` -> `paragraphs` -> `context`, `qas` -> `id`,
-      `question`, `answers` [`text`, `answer_start`], v2.0: `is_impossible`,
-      `plausible_answers`).
-    is_training: apply the original's training rules: exactly one answer per
-      answerable question, and skip (count, log) answers not found in the
-      context.
-    version_2_with_negative: read `is_impossible`; None: True when any
-      question has that field.
-
-  Returns:
-    `SquadExamples`.
-
-  Raises:
-    ValueError: not SQuAD JSON, a missing field, duplicate ids, or (training)
-      a question without exactly one answer; the message names file and id.
-
-  Example:
-    >>> train = read_squad_json("train-v1.1.json", is_training=True)
-    >>> len(train), train.skipped
-    (87599, [])
-  """
-  path = os.fspath(path)
-  with tf.io.gfile.GFile(path, "r") as f:
-    try:
-      data = json.load(f)
-    except json.JSONDecodeError as e:
-      raise ValueError(f"{path} is not JSON ({e}); expected SQuAD's format "
-                       '{"data": [{"paragraphs": [...]}], "version": ...}.')
-  if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-    raise ValueError(f"{path}: no top-level \"data\" list; expected SQuAD's "
-                     'format {"data": [{"title", "paragraphs": [...]}]}.')
-  if version_2_with_negative is None:
-    version_2_with_negative = any(
-        "is_impossible" in qa for entry in data["data"]
-        for paragraph in entry.get("paragraphs", [])
-        for qa in paragraph.get("qas", []))
-
-  def records():
-    for a, entry in enumerate(data["data"]):
-      for p, paragraph in enumerate(entry.get("paragraphs", [])):
-        where = f"data[{a}].paragraphs[{p}]"
-        for field in ("context", "qas"):
-          if field not in paragraph:
-            raise ValueError(f"{path}: {where} has no {field!r} field.")
-        for q, qa in enumerate(paragraph["qas"]):
-          for field in ("id", "question", "answers"):
-            if field not in qa:
-              raise ValueError(f"{path}: {where}.qas[{q}] (id "
-                               f"{qa.get('id')!r}) has no {field!r} field.")
-          yield f"{where}.qas[{q}]", qa, paragraph["context"]
-
-  return _examples_from_records(records(), path, is_training,
-                                version_2_with_negative)
-
-
-def read_squad_tfds(name="squad/v1.1", split="train", is_training=None,
-                    data_dir=None):
-  """Reads TensorFlow Datasets' `squad/v1.1` or `squad/v2.0`.
-
-  Args:
-    name: tfds name, `squad/v1.1` or `squad/v2.0`.
-    split: `train` or `validation` (any tfds split string).
-    is_training: as in `read_squad_json`; None: `split == "train"`.
-    data_dir: tfds data folder.
-
-  Returns:
-    `SquadExamples` (`source` is `name:split`).
-
-  Example:
-    >>> dev = read_squad_tfds("squad/v2.0", "validation")
-  """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  if is_training is None:
-    is_training = split == "train"
-  version_2 = name.endswith("v2.0")
-  ds = tfds.load(name, split=split, data_dir=data_dir)
-
-  def text(x):
-    return x.decode("utf-8") if isinstance(x, bytes) else str(x)
-
-  def records():
-    for i, ex in enumerate(tfds.as_numpy(ds)):
-      answers = ex["answers"]
-      qa = {
-          "id": text(ex["id"]),
-          "question": text(ex["question"]),
-          "answers": [{"text": text(t), "answer_start": int(s)} for t, s in
-                      zip(answers["text"], answers["answer_start"])],
-      }
-      if version_2:
-        qa["is_impossible"] = bool(ex["is_impossible"])
-      yield f"example {i}", qa, text(ex["context"])
-
-  return _examples_from_records(records(), f"{name}:{split}", is_training,
-                                version_2)
-
 
 # ----------------------------------------------------------- featurisation --
 
@@ -478,9 +236,14 @@ def squad_features(tokenizer, questions, contexts, answer_texts=None,
     ValueError: `max_seq_length <= max_query_length + 3` (as the original).
 
   Example:
-    >>> w = squad_features(tok, tf.constant(["Who?"]), tf.constant(["Ann."]))
-    >>> w["input_word_ids"].shape, w["token_char_start"][0, :6]
-    (TensorShape([1, 384]), [-1, -1, -1, 0, 3, -1])
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> w = squad_features(tok, tf.constant(["Who?"]),
+    ...                    tf.constant(["Elinor smiled."]))
+    >>> w["input_word_ids"].shape, w["token_char_start"][0, :6].numpy()
+    (TensorShape([1, 384]), array([-1, -1, -1, -1,  0,  7], dtype=int32))
   """
   if max_seq_length <= max_query_length + 3:
     raise ValueError(
@@ -608,6 +371,56 @@ def squad_features(tokenizer, questions, contexts, answer_texts=None,
   return out
 
 
+class SquadPreprocessor(Preprocessor):
+  """(question, context) strings to doc-stride windows (`squad_features`).
+
+  The one windowing of SQuAD, called by `squad_windows`' `tf.data` map
+  (training, evaluation) and by the exported serving signature
+  (`answer_questions`).
+
+  Args:
+    tokenizer: a `keras_bert_lab.text.BertTokenizer`.
+    seq_length: window length (`max_seq_length`).
+    doc_stride: stride between windows.
+    max_query_length: question tokens kept.
+    **kwargs: passed to `Preprocessor` (Keras layer arguments).
+
+  Call args:
+    questions, contexts: `tf.string` [batch]; other keyword arguments
+    (answers, `example_index`) as `squad_features`.
+
+  Returns:
+    `squad_features`' dict of windows.
+
+  Example:
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> pre = SquadPreprocessor(tok, 32, 8, 8)
+    >>> windows = pre(tf.constant(["who came?"]),
+    ...               tf.constant(["ann came. " * 10]))
+    >>> windows["input_word_ids"].shape
+    TensorShape([3, 32])
+  """
+
+  settings = ("seq_length", "doc_stride", "max_query_length")
+
+  def __init__(self, tokenizer, seq_length=MAX_SEQ_LENGTH,
+               doc_stride=DOC_STRIDE, max_query_length=MAX_QUERY_LENGTH,
+               **kwargs):
+    super().__init__(tokenizer, **kwargs)
+    self.seq_length = int(seq_length)
+    self.doc_stride = int(doc_stride)
+    self.max_query_length = int(max_query_length)
+
+  def call(self, questions, contexts, **answers):
+    return squad_features(
+        self.tokenizer, questions, contexts, max_seq_length=self.seq_length,
+        doc_stride=self.doc_stride, max_query_length=self.max_query_length,
+        **answers)
+
+
 def squad_windows(examples, tokenizer, *, max_seq_length=MAX_SEQ_LENGTH,
                   doc_stride=DOC_STRIDE, max_query_length=MAX_QUERY_LENGTH,
                   with_answers=True, batch_size=64):
@@ -615,7 +428,8 @@ def squad_windows(examples, tokenizer, *, max_seq_length=MAX_SEQ_LENGTH,
 
   Args:
     examples: `SquadExamples` or a dataset like `SquadExamples.dataset()`.
-    tokenizer: `keras_bert_lab.text.BertTokenizer`.
+    tokenizer: `keras_bert_lab.text.BertTokenizer`, or a `SquadPreprocessor`
+      (then the three window settings are its own).
     max_seq_length, doc_stride, max_query_length: as `squad_features`.
     with_answers: compute `start_positions`/`end_positions` (training).
     batch_size: questions featurised per map call (speed only).
@@ -625,10 +439,24 @@ def squad_windows(examples, tokenizer, *, max_seq_length=MAX_SEQ_LENGTH,
     example order. Use `fit_inputs` / `model_inputs` to feed a model.
 
   Example:
-    >>> train = read_squad_json("train-v1.1.json", is_training=True)
-    >>> ds = squad_windows(train, tok).shuffle(1000).map(fit_inputs).batch(32)
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> examples = tf.data.Dataset.from_tensor_slices({  # or SquadExamples
+    ...     "example_index": tf.constant([0], tf.int64),
+    ...     "question": ["who came?"], "context": ["Elinor came. " * 10],
+    ...     "answer_text": ["Elinor"], "answer_start": [0],
+    ...     "is_impossible": [False]})
+    >>> ds = squad_windows(examples, tok, max_seq_length=32, doc_stride=8,
+    ...                    max_query_length=8)
+    >>> features, labels = next(iter(ds.map(fit_inputs).batch(8)))  # for fit
+    >>> features["input_word_ids"].shape, labels["start_positions"].numpy()
+    (TensorShape([2, 32]), array([5, 0], dtype=int32))
   """
   ds = examples.dataset() if isinstance(examples, SquadExamples) else examples
+  preprocessor = SquadPreprocessor.of(tokenizer, max_seq_length, doc_stride,
+                                      max_query_length)
 
   def featurise(batch):
     kwargs = {}
@@ -636,10 +464,8 @@ def squad_windows(examples, tokenizer, *, max_seq_length=MAX_SEQ_LENGTH,
       kwargs = dict(answer_texts=batch["answer_text"],
                     answer_starts=batch["answer_start"],
                     is_impossible=batch["is_impossible"])
-    return squad_features(
-        tokenizer, batch["question"], batch["context"],
-        example_index=batch["example_index"], max_seq_length=max_seq_length,
-        doc_stride=doc_stride, max_query_length=max_query_length, **kwargs)
+    return preprocessor(batch["question"], batch["context"],
+                        example_index=batch["example_index"], **kwargs)
 
   # No tensor-dependent Python control flow: autograph would only cost time.
   featurise = tf.autograph.experimental.do_not_convert(featurise)
@@ -696,9 +522,17 @@ def squad_postprocess(start_logits, end_logits, windows, contexts, *,
         `nbest_predictions.json` (char offsets -1 for the null entry).
 
   Example:
-    >>> out = model(model_inputs(w))
-    >>> squad_postprocess(out["start_logits"], out["end_logits"], w,
-    ...                   contexts)["answer"]
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> contexts = tf.constant(["Elinor came."])
+    >>> w = squad_features(tok, tf.constant(["who came?"]), contexts,
+    ...                    max_seq_length=16, max_query_length=8)
+    >>> logits = tf.one_hot([5], 16) * 9.0  # [CLS] who came ? [SEP] elinor
+    >>> squad_postprocess(logits, logits, w, contexts)["answer"]
+    <tf.Tensor: shape=(1,), dtype=string,
+        numpy=array([b'Elinor'], dtype=object)>
   """
   start_logits = tf.convert_to_tensor(start_logits)
   end_logits = tf.convert_to_tensor(end_logits)
@@ -840,83 +674,49 @@ def squad_postprocess(start_logits, end_logits, windows, contexts, *,
   }
 
 
-def answer_questions(span_labeler, tokenizer, questions, contexts, *,
-                     max_seq_length=MAX_SEQ_LENGTH, doc_stride=DOC_STRIDE,
-                     max_query_length=MAX_QUERY_LENGTH,
+def answer_questions(span_labeler, preprocessor, questions, contexts, *,
                      n_best_size=N_BEST_SIZE,
                      max_answer_length=MAX_ANSWER_LENGTH,
                      version_2_with_negative=False,
                      null_score_diff_threshold=NULL_SCORE_DIFF_THRESHOLD):
   """Raw (question, context) strings to answers: windows, model, n-best.
 
-  The whole path of a raw-text QA signature, in-graph: `squad_features`,
-  `span_labeler` on every window at once, `squad_postprocess`.
+  The one graph function of SQuAD answering, in evaluation (`finetune`, a
+  batch of questions at a time) and in the exported signature alike:
+  `preprocessor` (the windows), `span_labeler` on every window at once,
+  `squad_postprocess`.
 
   Args:
     span_labeler: callable on the 3-feature dict returning `{"start_logits",
       "end_logits"}` [num_windows, seq] (`keras_bert_lab.models.
       BertSpanLabeler`).
-    tokenizer: its `BertTokenizer`.
+    preprocessor: a `SquadPreprocessor`.
     questions, contexts: `tf.string` [batch].
-    Other args: as `squad_features` and `squad_postprocess`.
+    Other args: as `squad_postprocess`.
 
   Returns:
     `squad_postprocess`' dict, one row per question.
 
   Example:
-    >>> answer_questions(qa, tok, ["Who designed it?"],
-    ...                  ["It was designed by Ana Kovač."])["answer"]
-    [b'Ana Kova\xc4\x8d']
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> from keras_bert_lab import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder, BertSpanLabeler
+    >>> qa = BertSpanLabeler(BertEncoder(BertConfig(
+    ...     vocab_size=tok.vocab_size, hidden_size=32, num_layers=1,
+    ...     num_heads=2, intermediate_size=64, max_position_embeddings=64)))
+    >>> out = answer_questions(qa, SquadPreprocessor(tok, 32, 8, 8),
+    ...                        ["Who smiled?"], ["Elinor smiled."])
+    >>> out["answer"].shape   # untrained: some span of the context
+    TensorShape([1])
   """
   contexts = tf.convert_to_tensor(contexts, tf.string)
-  windows = squad_features(tokenizer, questions, contexts,
-                           max_seq_length=max_seq_length,
-                           doc_stride=doc_stride,
-                           max_query_length=max_query_length)
+  windows = preprocessor(tf.convert_to_tensor(questions, tf.string), contexts)
   logits = span_labeler(model_inputs(windows))
   return squad_postprocess(
       logits["start_logits"], logits["end_logits"], windows, contexts,
       n_best_size=n_best_size, max_answer_length=max_answer_length,
       version_2_with_negative=version_2_with_negative,
       null_score_diff_threshold=null_score_diff_threshold)
-
-
-def prediction_json(outputs, ids, version_2_with_negative=False):
-  """The original's three output files from `squad_postprocess`' result.
-
-  Args:
-    outputs: the dict `squad_postprocess` returned (eager tensors or numpy).
-    ids: the question ids, one per example, in order.
-    version_2_with_negative: also return the null odds.
-
-  Returns:
-    `(predictions, nbest, null_odds)`: `{id: answer}` (the official
-    predictions file), `{id: [{text, probability, start_logit, end_logit},
-    ...]}` (`nbest_predictions.json`) and `{id: null_score_diff}`
-    (`null_odds.json`; empty for v1.1).
-
-  Example:
-    >>> preds, nbest, odds = prediction_json(out, dev.ids)
-    >>> json.dump(preds, open("predictions.json", "w"))
-  """
-  def rows(key):
-    value = outputs[key]
-    return value.to_list() if hasattr(value, "to_list") else value
-
-  def text(x):
-    return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
-
-  answers = np.asarray(outputs["answer"]).tolist()
-  diffs = np.asarray(outputs["null_score_diff"]).tolist()
-  nbest_rows = zip(rows("nbest_text"), rows("nbest_probability"),
-                   rows("nbest_start_logit"), rows("nbest_end_logit"))
-  predictions, nbest, null_odds = {}, {}, {}
-  for qid, answer, diff, (texts, probs, sls, els) in zip(ids, answers, diffs,
-                                                         nbest_rows):
-    predictions[qid] = text(answer)
-    nbest[qid] = [{"text": text(t), "probability": float(p),
-                   "start_logit": float(s), "end_logit": float(e)}
-                  for t, p, s, e in zip(texts, probs, sls, els)]
-    if version_2_with_negative:
-      null_odds[qid] = float(diff)
-  return predictions, nbest, null_odds

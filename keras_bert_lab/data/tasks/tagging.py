@@ -24,12 +24,15 @@ word-to-wordpiece alignment is ragged arithmetic around
 """
 
 import tensorflow as tf
+import tensorflow_text as tf_text
 
+from keras_bert_lab.data.preprocessor import Preprocessor
 from keras_bert_lab.data.shuffling import shuffle_passes
 from keras_bert_lab.data.static_shapes import static_batches
 from keras_bert_lab.text.packing import BertPacker
 
 EMPTY_WORDS = ("unk", "drop")
+WORD_UNITS = ("characters", "whitespace", "basic")
 # BIO (IOB2) and IOBES tags: O, or a prefix and a type.
 TAG_PATTERN = r"O|[BIES]-\S+"
 
@@ -111,9 +114,14 @@ def read_tagging_file(paths, token_column=0, tag_column=-1):
     naming the file and line.
 
   Example:
-    >>> ds = read_tagging_file("peoples_daily_ner_train.bio")
-    >>> next(iter(ds))["tags"][:3]
-    <tf.Tensor: shape=(3,), dtype=string, numpy=array([b'O', b'O', b'O'])>
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.bio")
+    >>> with open(path, "w") as f:
+    ...   _ = f.write("Elinor B-PER\\nDashwood I-PER\\nsmiled O\\n\\nin O\\n"
+    ...               "London B-LOC\\n")
+    >>> next(iter(read_tagging_file(path)))["tags"]
+    <tf.Tensor: shape=(3,), dtype=string,
+        numpy=array([b'B-PER', b'I-PER', b'O'], dtype=object)>
   """
   if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
     paths = [paths]
@@ -147,8 +155,8 @@ def tfds_tagging(name="conll2003", split="train", tokens_key="tokens",
     (tags as names) and the tag names in tfds' order (index = class id).
 
   Example:
-    >>> sentences, tags = tfds_tagging("conll2003", "train")
-    >>> tags[:3]
+    >>> sentences, tags = tfds_tagging("conll2003")  # doctest: +SKIP
+    >>> tags[:3]  # doctest: +SKIP
     ['O', 'B-PER', 'I-PER']
   """
   import tensorflow_datasets as tfds  # Heavy; only when tfds is asked for.
@@ -191,8 +199,13 @@ def learn_tags(sentences, batch_size=1024):
     list of str.
 
   Example:
-    >>> learn_tags(read_tagging_file("train.bio"))
-    ['O', 'B-LOC', 'I-LOC', 'B-ORG', 'I-ORG', 'B-PER', 'I-PER']
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.bio")
+    >>> with open(path, "w") as f:
+    ...   _ = f.write("Elinor B-PER\\nDashwood I-PER\\nsmiled O\\n\\nin O\\n"
+    ...               "London B-LOC\\n")
+    >>> learn_tags(read_tagging_file(path))
+    ['O', 'B-LOC', 'B-PER', 'I-PER']
   """
   tags = set()
   for batch in sentences.map(lambda s: s["tags"]).ragged_batch(batch_size):
@@ -230,10 +243,14 @@ def align_words(words, tokenizer, seq_length, empty_words="unk"):
     the word's index in its sentence, and -1 elsewhere.
 
   Example:
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
     >>> features, index = align_words(
-    ...     tf.ragged.constant([["Unaffable", "x"]]), tok, 8)
-    >>> index   # [CLS] un ##af ##fa ##ble x [SEP] [PAD]
-    [[-1, 0, -1, -1, -1, 1, -1, -1]]
+    ...     tf.ragged.constant([["Elinor", "smiled", "unaffably"]]), tok, 8)
+    >>> index.numpy().tolist()   # [CLS] elinor smiled u ##n ##a ##f [SEP]
+    [[-1, 0, 1, 2, -1, -1, -1, -1]]
   """
   if empty_words not in EMPTY_WORDS:
     raise ValueError(f"empty_words={empty_words!r} is not one of "
@@ -274,6 +291,125 @@ def align_words(words, tokenizer, seq_length, empty_words="unk"):
   return features, index
 
 
+class TaggingPreprocessor(Preprocessor):
+  """Words to packed features, and raw text to the words training used.
+
+  The one featurization of tagging: `tagging_dataset`'s `tf.data` map and
+  the exported serving signatures both call it, so a SavedModel forms the
+  same word units from raw text that the training file had:
+
+    * `"characters"`: every non-space character is a word (character-level
+      BIO files such as People's Daily: `１０` is two words, as in the file);
+    * `"whitespace"`: words are the runs between Unicode whitespace
+      (CoNLL-style files, one word per line);
+    * `"basic"`: BERT's basic tokenization without lower-casing (whitespace,
+      each punctuation character, each CJK ideograph), the rule of task
+      folders written before the rule was recorded (task.json format 1).
+
+  Args:
+    tokenizer: a `keras_bert_lab.text.BertTokenizer`.
+    seq_length: packed length.
+    word_units: one of `WORD_UNITS`.
+    empty_words: `align_words`' rule for words without wordpieces.
+    **kwargs: passed to `Preprocessor` (Keras layer arguments).
+
+  Call args:
+    words: ragged [batch, (words)] `tf.string`.
+
+  Returns:
+    `(features, word_index)` of `align_words`.
+
+  Example:
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> pre = TaggingPreprocessor(tok, 16, "characters")
+    >>> words, starts, ends = pre.split(tf.constant(["Ann ６０"]))
+    >>> words.to_list(), starts.to_list()
+    ([[b'A', b'n', b'n', b'\xef\xbc\x96', b'\xef\xbc\x90']], [[0, 1, 2, 4, 5]])
+  """
+
+  settings = ("seq_length", "word_units", "empty_words")
+
+  def __init__(self, tokenizer, seq_length, word_units="whitespace",
+               empty_words="unk", **kwargs):
+    super().__init__(tokenizer, **kwargs)
+    if word_units not in WORD_UNITS:
+      raise ValueError(f"word_units={word_units!r} is not one of "
+                       f"{WORD_UNITS}.")
+    if empty_words not in EMPTY_WORDS:
+      raise ValueError(f"empty_words={empty_words!r} is not one of "
+                       f"{EMPTY_WORDS}.")
+    self.seq_length = int(seq_length)
+    self.word_units = word_units
+    self.empty_words = empty_words
+
+  def split(self, text):
+    """Raw text -> `(words, starts, ends)` by `word_units`.
+
+    Args:
+      text: `tf.string` [batch].
+
+    Returns:
+      Ragged [batch, (words)]: the words (`tf.string`, as written: the
+      tokenizer cleans and lower-cases each one as in training) and their
+      `[start, end)` **character** offsets (int32) into `text` (into the
+      cleaned text for `"basic"`).
+    """
+    from keras_bert_lab.text.tokenizer import normalize, split_words
+    text = tf.convert_to_tensor(text, tf.string)
+    if self.word_units == "basic":
+      text = normalize(text, lower_case=False)
+      words, starts, ends = split_words(text)
+    elif self.word_units == "whitespace":
+      words, starts, ends = tf_text.WhitespaceTokenizer().tokenize_with_offsets(
+          text)
+    else:
+      chars, starts = tf.strings.unicode_split_with_offsets(text, "UTF-8")
+      ends = starts + tf.cast(tf.strings.length(chars), starts.dtype)
+      keep = ~tf.strings.regex_full_match(chars, r"[\s\p{Z}]")
+      words, starts, ends = (tf.ragged.boolean_mask(x, keep)
+                             for x in (chars, starts, ends))
+    # Byte offsets -> character offsets: the characters before each one.
+    rows = tf.gather(text, words.value_rowids())
+
+    def chars_before(byte_offsets):
+      length = tf.cast(byte_offsets.flat_values, tf.int32)
+      prefix = tf.strings.substr(rows, tf.zeros_like(length), length)
+      return byte_offsets.with_flat_values(tf.strings.length(
+          prefix, unit="UTF8_CHAR"))
+
+    return words, chars_before(starts), chars_before(ends)
+
+  def call(self, words):
+    return align_words(words, self.tokenizer, self.seq_length,
+                       self.empty_words)
+
+
+def word_units_of(sentences, batch_size=4096):
+  """The raw-text rule that reproduces a tagging file's words.
+
+  Args:
+    sentences: dataset of sentence dicts (`read_tagging_file`).
+    batch_size: sentences read per step.
+
+  Returns:
+    `"characters"` when every word is one character (character-level BIO
+    such as People's Daily), else `"whitespace"`.
+
+  Example:
+    >>> word_units_of(tf.data.Dataset.from_tensors(
+    ...     {"words": tf.constant(["中", "国"])}))
+    'characters'
+  """
+  single = sentences.map(lambda s: tf.reduce_all(
+      tf.strings.length(s["words"], unit="UTF8_CHAR") == 1))
+  every = single.batch(batch_size).reduce(
+      tf.constant(True), lambda all_so_far, b: all_so_far & tf.reduce_all(b))
+  return "characters" if bool(every) else "whitespace"
+
+
 def word_level(values, word_index):
   """Picks per-word values (e.g. predicted tag ids) at first wordpieces.
 
@@ -302,7 +438,9 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
     sentences: dataset of dicts (`read_tagging_file`, `tfds_tagging`); if
       they have no `"tags"`, batches are `(features, word_index)` for
       prediction (`word_level` maps predictions back to words).
-    tokenizer: `keras_bert_lab.text.BertTokenizer`.
+    tokenizer: `keras_bert_lab.text.BertTokenizer`, or a
+      `TaggingPreprocessor` (then `seq_length` and `empty_words` are its
+      own).
     tags: the tag list (index i is `tags[i]`; "O" should be index 0).
     seq_length, batch_size: as usual.
     shuffle, seed, shuffle_buffer_size: shuffle sentences, each pass in a
@@ -322,10 +460,23 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
     the sentence's first line and the tag.
 
   Example:
-    >>> ds = tagging_dataset(read_tagging_file("train.bio"), tok,
-    ...                      ["O", "B-PER", "I-PER"], seq_length=128)
-    >>> model.fit(ds)
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.bio")
+    >>> with open(path, "w") as f:
+    ...   _ = f.write("Elinor B-PER\\nDashwood I-PER\\nsmiled O\\n\\nin O\\n"
+    ...               "London B-LOC\\n")
+    >>> ds = tagging_dataset(read_tagging_file(path), tok,
+    ...                      ["O", "B-LOC", "B-PER", "I-PER"], seq_length=8)
+    >>> features, labels, weights = next(iter(ds))   # for model.fit(ds)
+    >>> labels.numpy().tolist()
+    [[0, 2, 3, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0, 0]]
   """
+  preprocessor = TaggingPreprocessor.of(tokenizer, seq_length,
+                                        empty_words=empty_words)
   has_tags = "tags" in sentences.element_spec
   if has_tags:
     table = tag_table(tags)
@@ -336,8 +487,7 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
   batches = sentences.ragged_batch(batch_size, drop_remainder=drop_remainder)
 
   def featurize(batch):
-    features, index = align_words(batch["words"], tokenizer, seq_length,
-                                  empty_words)
+    features, index = preprocessor(batch["words"])
     if not has_tags:
       return features, index
     tag_ids = table.lookup(batch["tags"].flat_values)

@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from keras_bert_lab.data.tasks.classification import (
     classification_dataset, json_unescape, label_table, learn_labels,
-    read_classification_file, split_dev, tfds_classification)
+    read_classification_file, tfds_classification)
+from keras_bert_lab.data.dev_split import split_dev
 from keras_bert_lab.text import BertTokenizer
 
 FOODS = "labeled/en/fine_foods_train.tsv"

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_lab.data.tasks import squad
+from keras_bert_lab.data.tasks import squad, squad_json
 from keras_bert_lab.text import BertTokenizer
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -336,7 +336,7 @@ def _windows(examples, tokenizer, with_answers, **cfg):
 
 
 def test_dataset_gives_the_same_windows(tokenizer):
-  examples = squad.read_squad_json(V20, is_training=True)
+  examples = squad_json.read_squad_json(V20, is_training=True)
   cfg = dict(max_seq_length=40, doc_stride=16, max_query_length=10)
   ds = squad.squad_windows(examples, tokenizer, batch_size=4, **cfg)
   got = {k: v.numpy() for k, v in next(iter(ds.batch(1000))).items()}
@@ -361,7 +361,7 @@ def _example_dict(ex):
 
 def test_read_v11_follows_the_file():
   data = json.loads(V11.read_text(encoding="utf-8"))
-  ex = squad.read_squad_json(V11, is_training=True)
+  ex = squad_json.read_squad_json(V11, is_training=True)
   assert not ex.version_2_with_negative and ex.skipped == []
   qas = [(p["context"], qa) for a in data["data"] for p in a["paragraphs"]
          for qa in p["qas"]]
@@ -379,7 +379,7 @@ def test_read_v11_follows_the_file():
 
 
 def test_read_v20_impossible_questions():
-  ex = squad.read_squad_json(V20, is_training=True)
+  ex = squad_json.read_squad_json(V20, is_training=True)
   assert ex.version_2_with_negative
   impossible = [e for e in ex.examples if e["is_impossible"]]
   assert {e["id"] for e in impossible} == {
@@ -410,12 +410,12 @@ def test_unfound_answers_are_skipped_and_reported(tmp_path, caplog):
   ]
   path = _write(tmp_path, qas)
   with caplog.at_level(logging.WARNING):
-    ex = squad.read_squad_json(path, is_training=True)
+    ex = squad_json.read_squad_json(path, is_training=True)
   assert ex.ids == ["ok"] and ex.skipped == ["shifted", "outside"]
   assert "Could not find answer: 'Alpha' vs. 'beta'" in caplog.text
   assert "skipped 2 of 3" in caplog.text and str(path) in caplog.text
   # Not training: nothing is checked or skipped.
-  assert squad.read_squad_json(path, is_training=False).ids == [
+  assert squad_json.read_squad_json(path, is_training=False).ids == [
       "ok", "shifted", "outside"]
 
 
@@ -424,7 +424,7 @@ def test_duplicate_ids_name_file_and_id(tmp_path):
                                                       "answer_start": 6}]}
   path = _write(tmp_path, [qa, dict(qa)], name="dup.json")
   with pytest.raises(ValueError, match=r"dup\.json.*'twice'.*twice"):
-    squad.read_squad_json(path, is_training=False)
+    squad_json.read_squad_json(path, is_training=False)
 
 
 def test_dev_questions_keep_all_answers_and_training_needs_one(tmp_path):
@@ -432,22 +432,22 @@ def test_dev_questions_keep_all_answers_and_training_needs_one(tmp_path):
       {"text": "beta", "answer_start": 6}, {"text": "beta gamma",
                                            "answer_start": 6}]}
   path = _write(tmp_path, [qa], name="dev.json")
-  ex = squad.read_squad_json(path, is_training=False)
+  ex = squad_json.read_squad_json(path, is_training=False)
   assert ex.examples[0]["answers"] == ["beta", "beta gamma"]
   with pytest.raises(ValueError, match=r"dev\.json.*'many'.*exactly 1"):
-    squad.read_squad_json(path, is_training=True)
+    squad_json.read_squad_json(path, is_training=True)
 
 
 def test_not_squad_json(tmp_path):
   path = tmp_path / "x.json"
   path.write_text("[1, 2]")
   with pytest.raises(ValueError, match=r"x\.json.*\"data\""):
-    squad.read_squad_json(path, is_training=False)
+    squad_json.read_squad_json(path, is_training=False)
 
 
 def test_tfds_names_read_like_the_json():
   tfds = pytest.importorskip("tensorflow_datasets")
-  ref = squad.read_squad_json(V20, is_training=True)
+  ref = squad_json.read_squad_json(V20, is_training=True)
   rows = [dict(id=e["id"], title="", question=e["question"],
                context=e["context"], is_impossible=e["is_impossible"],
                answers={"text": [e["answer_text"]] if e["answers"] else [],
@@ -475,7 +475,7 @@ def test_tfds_names_read_like_the_json():
         "answers": spans, "plausible_answers": spans})
 
   with tfds.testing.mock_data(as_dataset_fn=as_dataset):
-    got = squad.read_squad_tfds("squad/v2.0", "train")
+    got = squad_json.read_squad_tfds("squad/v2.0", "train")
   assert got.version_2_with_negative and got.source == "squad/v2.0:train"
   assert [_example_dict(e) for e in got.examples] == [
       _example_dict(e) for e in ref.examples]
@@ -495,7 +495,7 @@ CONFIGS = [
 @pytest.mark.parametrize("path,version_2,cfg", CONFIGS)
 def test_features_equal_the_original(path, version_2, cfg, tokenizer,
                                      hf_tokenizer):
-  examples = squad.read_squad_json(path, is_training=True)
+  examples = squad_json.read_squad_json(path, is_training=True)
   ref_examples = ref_read(path, True, version_2)
   ref = ref_convert(ref_examples, hf_tokenizer, is_training=True, **cfg)
   got = _windows(examples, tokenizer, True, **cfg)
@@ -531,7 +531,7 @@ def test_features_equal_the_original(path, version_2, cfg, tokenizer,
 
 
 def test_answer_positions_after_non_ascii(tokenizer):
-  examples = squad.read_squad_json(V11, is_training=True)
+  examples = squad_json.read_squad_json(V11, is_training=True)
   ex = next(e for e in examples.examples if e["id"] == "v11-cafe-street")
   prefix = ex["context"][:ex["answer_start"]]
   assert len(prefix.encode("utf-8")) > len(prefix)  # bytes != characters
@@ -549,7 +549,7 @@ def test_final_text_equals_get_final_text(tokenizer, hf_tokenizer,
   cfg = dict(max_seq_length=48, doc_stride=16, max_query_length=12)
   checked, slips = 0, []
   for path, version_2 in ((V11, False), (V20, True)):
-    examples = squad.read_squad_json(path, is_training=False)
+    examples = squad_json.read_squad_json(path, is_training=False)
     ref_examples = ref_read(path, False, version_2)
     ref = ref_convert(ref_examples, hf_tokenizer, is_training=False, **cfg)
     got = _windows(examples, tokenizer, False, **cfg)
@@ -601,7 +601,7 @@ def test_postprocess_equals_write_predictions(version_2, n_best, max_len,
                                               hf_tokenizer, basic_tokenizer):
   path = V20 if version_2 else V11
   cfg = dict(max_seq_length=40, doc_stride=16, max_query_length=10)
-  examples = squad.read_squad_json(path, is_training=False)
+  examples = squad_json.read_squad_json(path, is_training=False)
   ref_examples = ref_read(path, False, version_2)
   features = ref_convert(ref_examples, hf_tokenizer, is_training=False, **cfg)
   windows = _windows(examples, tokenizer, False, **cfg)
@@ -614,7 +614,7 @@ def test_postprocess_equals_write_predictions(version_2, n_best, max_len,
                      max_answer_length=max_len,
                      version_2_with_negative=version_2,
                      null_score_diff_threshold=threshold)
-  preds, nbest, odds = squad.prediction_json(out, examples.ids, version_2)
+  preds, nbest, odds = squad_json.prediction_json(out, examples.ids, version_2)
   ref_preds, ref_nbest, ref_odds = ref_write_predictions(
       ref_examples, features, list(zip(start, end)), n_best, max_len,
       version_2, threshold, basic_tokenizer)
@@ -635,7 +635,7 @@ def test_postprocess_equals_write_predictions(version_2, n_best, max_len,
 @pytest.fixture(scope="module")
 def bridge(tokenizer):
   """The first fixture paragraph in 3 windows of at most 12 doc tokens."""
-  examples = squad.read_squad_json(V11, is_training=False)
+  examples = squad_json.read_squad_json(V11, is_training=False)
   examples.examples = examples.examples[:1]
   windows = _windows(examples, tokenizer, False, max_seq_length=24,
                      doc_stride=6, max_query_length=8)
@@ -780,13 +780,15 @@ def test_answer_questions_composes_the_graph(tokenizer):
     ids = tf.cast(features["input_word_ids"], tf.float32)
     return {"start_logits": tf.sin(ids), "end_logits": tf.cos(ids)}
 
-  examples = squad.read_squad_json(V20, is_training=False)
+  examples = squad_json.read_squad_json(V20, is_training=False)
   questions = [e["question"] for e in examples.examples]
   contexts = [e["context"] for e in examples.examples]
   cfg = dict(max_seq_length=40, doc_stride=16, max_query_length=10)
-  got = squad.answer_questions(model, tokenizer, questions, contexts,
-                               version_2_with_negative=True, n_best_size=5,
-                               **cfg)
+  got = squad.answer_questions(
+      model, squad.SquadPreprocessor(tokenizer, cfg["max_seq_length"],
+                                     cfg["doc_stride"],
+                                     cfg["max_query_length"]),
+      questions, contexts, version_2_with_negative=True, n_best_size=5)
   w = squad.squad_features(tokenizer, questions, contexts, **cfg)
   logits = model(w)
   want = squad.squad_postprocess(
@@ -803,7 +805,7 @@ def test_fine_tuned_model_learns_the_fixtures(minilm_dir, bert_vocab):
   from keras_bert_lab.models import BertSpanLabeler
   keras.utils.set_random_seed(0)
   tokenizer = BertTokenizer(bert_vocab, lower_case=True)
-  examples = squad.read_squad_json(V11, is_training=True)
+  examples = squad_json.read_squad_json(V11, is_training=True)
   cfg = dict(max_seq_length=64, doc_stride=32, max_query_length=16)
   windows = _windows(examples, tokenizer, True, **cfg)
   qa = BertSpanLabeler.from_pretrained(str(minilm_dir))
@@ -814,8 +816,10 @@ def test_fine_tuned_model_learns_the_fixtures(minilm_dir, bert_vocab):
       squad.fit_inputs).shuffle(64, seed=0).repeat().batch(8)
   qa.fit(ds, steps_per_epoch=60, epochs=1, verbose=0)
   out = squad.answer_questions(
-      qa, tokenizer, [e["question"] for e in examples.examples],
-      [e["context"] for e in examples.examples], **cfg)
+      qa, squad.SquadPreprocessor(tokenizer, cfg["max_seq_length"],
+                                  cfg["doc_stride"], cfg["max_query_length"]),
+      [e["question"] for e in examples.examples],
+      [e["context"] for e in examples.examples])
   answers = [a.decode() for a in out["answer"].numpy()]
   gold = [e["answer_text"] for e in examples.examples]
   # "Japan" is inside the token "japanese": the best the model can give.

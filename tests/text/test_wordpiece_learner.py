@@ -1,15 +1,19 @@
-"""Vocabulary learning: fits the tokenizer, compares with HF's trainer."""
+"""Vocabulary learning (`text/wordpiece_learner.py` and the CLI
+`python -m keras_bert_lab.vocab`): fits the tokenizer, compares with HF's
+trainer."""
 
 import collections
+import re
 import subprocess
 import sys
 
 import pytest
 import tensorflow as tf
 
+from keras_bert_lab.data import text_lines
 from keras_bert_lab.text import (SPECIAL_TOKENS, BertTokenizer, basic_tokenize,
-                                 learn_vocab, read_vocab, write_vocab)
-
+                                 count_words, learn_vocab, read_vocab,
+                                 write_vocab)
 
 
 def _lines(path, start=0, stop=None):
@@ -19,19 +23,6 @@ def _lines(path, start=0, stop=None):
 def _write(path, lines):
   path.write_text("\n".join(lines) + "\n", encoding="utf-8")
   return str(path)
-
-
-def test_bundled_vocab_is_valid_and_fits_bundled_corpus():
-  import keras_bert_lab
-  import pathlib
-  root = pathlib.Path(keras_bert_lab.__file__).parent / "resources"
-  vocab = read_vocab(root / "vocab.txt")
-  assert vocab[:5] == list(SPECIAL_TOKENS) and len(vocab) == 8000
-  tok = BertTokenizer(root / "vocab.txt")
-  corpus = (root / "austen_sense_and_sensibility_pride_and_prejudice.txt")
-  assert corpus.stat().st_size <= 1_500_000
-  ids = tok(tf.constant(corpus.read_text(encoding="utf-8").split("\n")[:500]))
-  assert (ids.flat_values.numpy() == tok.unk_id).mean() < 0.001
 
 
 def test_cli_learns_a_usable_vocab(tmp_path, data_dir):
@@ -52,7 +43,7 @@ def test_cli_learns_a_usable_vocab(tmp_path, data_dir):
 def test_chinese_characters_are_words(tmp_path, data_dir):
   lines = _lines(data_dir / "corpora/zh/peoples_daily_199801_raw.txt", 0, 400)
   train = _write(tmp_path / "zh.txt", lines)
-  vocab = learn_vocab(train, vocab_size=5000)
+  vocab = learn_vocab(text_lines(train), vocab_size=5000)
   words = collections.Counter(
       w.decode() for w in basic_tokenize(tf.constant(lines), True)
       .flat_values.numpy())
@@ -86,7 +77,35 @@ def test_bad_input_files_are_named(tmp_path, bad, message):
 def test_whitespace_only_corpus_fails(tmp_path):
   path = _write(tmp_path / "blank.txt", ["   ", "\t", "\u200b"])
   with pytest.raises(ValueError, match="No words found"):
-    learn_vocab(path, vocab_size=100)
+    learn_vocab(text_lines(path), vocab_size=100)
+  result = subprocess.run(
+      [sys.executable, "-m", "keras_bert_lab.vocab", f"--input_files={path}",
+       f"--output={tmp_path / 'v.txt'}"], capture_output=True, text=True)
+  assert result.returncode != 0
+  assert path in result.stderr and "No words found" in result.stderr
+
+
+def test_words_are_counted_as_the_tokenizer_splits(tmp_path):
+  lines = ["Héllo, WORLD!", "hello  world", "", "中文 hello"]
+  expected = collections.Counter(
+      w.decode() for w in basic_tokenize(tf.constant(lines), True)
+      .flat_values.numpy())
+  assert expected["hello"] == 3 and expected["中"] == 1
+  # A list, a dataset of lines and the lines of a file count the same.
+  assert count_words(lines, batch_size=3) == expected
+  assert count_words(tf.data.Dataset.from_tensor_slices(lines)) == expected
+  path = _write(tmp_path / "a.txt", lines)
+  assert count_words(text_lines(path), batch_size=2) == expected
+
+
+@pytest.mark.parametrize("make_lines,message", [
+    (lambda: "corpus.txt", "text_lines('corpus.txt')"),
+    (lambda: tf.data.Dataset.range(3), "scalar tf.string lines"),
+    (lambda: tf.data.Dataset.from_tensor_slices([["a", "b"]]), ".unbatch()"),
+], ids=["file_name", "ints", "batched"])
+def test_lines_not_file_names(make_lines, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    learn_vocab(make_lines(), vocab_size=100)
 
 
 @pytest.mark.slow
@@ -101,7 +120,7 @@ def test_quality_against_hf_wordpiece_trainer(tmp_path, data_dir):
   train = [_write(tmp_path / "a.txt", _lines(austen, 0, 9267)),
            _write(tmp_path / "w.txt", _lines(wiki, 0, 4712))]
   held_out = [l for l in _lines(austen, 9267) + _lines(wiki, 4712) if l]
-  vocab = learn_vocab(train, vocab_size=8000)
+  vocab = learn_vocab(text_lines(train), vocab_size=8000)
   write_vocab(vocab, tmp_path / "ours.txt")
 
   hf = tokenizers.Tokenizer(tokenizers.models.WordPiece(

@@ -1,0 +1,102 @@
+"""Serving sentence / pair classification and regression on raw strings."""
+
+import tensorflow as tf
+
+from keras_bert_lab.serving.batching import TaskServing
+from keras_bert_lab.serving.savedmodel import STRING_BATCH
+
+# Feature keys of the tf.Examples `serve_examples` parses.
+EXAMPLE_TEXT_KEY = "text"
+EXAMPLE_TEXT_B_KEY = "text_b"
+
+
+class ClassifierServing(TaskServing):
+  """Sentence / pair classification and regression on raw strings.
+
+  Signatures:
+    * `serving_default(text[, text_b])` -> `probabilities` float32 [None, C]
+      and `label` string [None]; regression -> `score` float32 [None]. Pair
+      models take `text_b` too; an empty `text_b` packs as a single text, as
+      in training (`ClassificationPreprocessor`).
+    * `serve_examples(inputs)`: serialized `tf.Example`s with bytes
+      features `text` (and `text_b`); TF Serving's classify API (`classes`
+      string [None, C], `scores` float32 [None, C]) or regress API
+      (`outputs` float32 [None]).
+  `preprocess(text[, text_b])` (a function, not a signature) returns the
+  model features the preprocessor makes.
+
+  Args: `TaskServing`'s, for a `ClassificationTask` and its `BertClassifier`.
+
+  Example:
+    >>> from importlib import resources
+    >>> from keras_bert_lab import BertConfig, tasks
+    >>> from keras_bert_lab.models import BertClassifier, BertEncoder
+    >>> from keras_bert_lab.text import read_vocab
+    >>> vocab = read_vocab(resources.files("keras_bert_lab") / "resources"
+    ...                    / "vocab.txt")
+    >>> clf = BertClassifier(BertEncoder(BertConfig(
+    ...     vocab_size=len(vocab), hidden_size=32, num_layers=1, num_heads=2,
+    ...     intermediate_size=64, max_position_embeddings=64), vocab=vocab),
+    ...     labels=["neg", "pos"])
+    >>> task = tasks.get_task("classification", labels=["neg", "pos"],
+    ...                       max_seq_length=16)
+    >>> tok = tasks.load_tokenizer(clf)
+    >>> module = ClassifierServing(task, clf, tok)
+    >>> out = module.serve(tf.constant(["great", "so so"]))
+    >>> out["label"].shape, out["probabilities"].shape   # untrained: any label
+    (TensorShape([2]), TensorShape([2, 2]))
+  """
+
+  def __init__(self, task, model, tokenizer):
+    super().__init__(task, model, tokenizer)
+    self.regression = bool(self.config.regression)
+    self.pair = bool(self.config.pair)
+    self.labels = None if self.regression else self.labels_of()
+    if self.pair:
+      inputs = [STRING_BATCH, STRING_BATCH]
+      self.serve = tf.function(lambda text, text_b: self._outputs(
+          text, text_b), input_signature=inputs)
+      self.preprocess = tf.function(lambda text, text_b: self.preprocessor(
+          text, text_b), input_signature=inputs)
+    else:
+      self.serve = tf.function(lambda text: self._outputs(text),
+                               input_signature=[STRING_BATCH])
+      self.preprocess = tf.function(lambda text: self.preprocessor(text),
+                                    input_signature=[STRING_BATCH])
+    self.serve_examples = tf.function(self._serve_examples,
+                                      input_signature=[STRING_BATCH])
+
+  def _outputs(self, text, text_b=None):
+    logits = self.run_sorted(self.preprocessor(text, text_b),
+                             self.model.num_outputs)
+    if self.regression:
+      return {"score": logits[:, 0]}
+    probabilities = tf.nn.softmax(logits, axis=-1)
+    label = tf.gather(tf.constant(self.labels),
+                      tf.argmax(logits, axis=-1, output_type=tf.int32))
+    return {"probabilities": probabilities, "label": label}
+
+  def _serve_examples(self, inputs):
+    spec = {EXAMPLE_TEXT_KEY: tf.io.FixedLenFeature([], tf.string,
+                                                    default_value="")}
+    if self.pair:
+      spec[EXAMPLE_TEXT_B_KEY] = tf.io.FixedLenFeature([], tf.string,
+                                                       default_value="")
+    parsed = tf.io.parse_example(inputs, spec)
+    out = self._outputs(parsed[EXAMPLE_TEXT_KEY],
+                        parsed.get(EXAMPLE_TEXT_B_KEY))
+    if self.regression:
+      return {"outputs": out["score"]}
+    batch = tf.shape(inputs)[0]
+    classes = tf.tile(tf.constant(self.labels)[tf.newaxis], [batch, 1])
+    return {"classes": classes, "scores": out["probabilities"]}
+
+  def signatures(self):
+    return {"serving_default": self.serve.get_concrete_function(),
+            "serve_examples": self.serve_examples.get_concrete_function()}
+
+  def method_names(self):
+    """TF Serving API method per signature (besides predict)."""
+    method = ("tensorflow/serving/regress" if self.regression else
+              "tensorflow/serving/classify")
+    return {"serve_examples": method}

@@ -1,0 +1,59 @@
+"""Serving multiple choice (SWAG) on raw strings."""
+
+import tensorflow as tf
+
+from keras_bert_lab.serving.batching import TaskServing
+from keras_bert_lab.serving.savedmodel import STRING_BATCH
+
+_CHOICES = tf.TensorSpec([None, None], tf.string)
+
+
+class MultipleChoiceServing(TaskServing):
+  """Multiple choice (SWAG) on raw strings.
+
+  Signature `serving_default(context: string [None], choices: string
+  [None, K])` -> `probabilities` float32 [None, K] (softmax over the
+  choices), `choice` int32 [None] (the best choice's index). Each choice is
+  packed `[CLS] context [SEP] choice [SEP]` by the task's
+  `MultipleChoicePreprocessor` (longest-first truncation, as in training);
+  `preprocess(context, choices)` returns those features.
+
+  Args: `TaskServing`'s, for a `MultipleChoiceTask` and its `BertMultipleChoice`.
+
+  Example:
+    >>> from importlib import resources
+    >>> from keras_bert_lab import BertConfig, tasks
+    >>> from keras_bert_lab.models import BertMultipleChoice, BertEncoder
+    >>> from keras_bert_lab.text import read_vocab
+    >>> vocab = read_vocab(resources.files("keras_bert_lab") / "resources"
+    ...                    / "vocab.txt")
+    >>> mc = BertMultipleChoice(BertEncoder(BertConfig(
+    ...     vocab_size=len(vocab), hidden_size=32, num_layers=1, num_heads=2,
+    ...     intermediate_size=64, max_position_embeddings=64), vocab=vocab),
+    ...     num_choices=2)
+    >>> task = tasks.get_task("multiple_choice", num_choices=2,
+    ...                       max_seq_length=16)
+    >>> tok = tasks.load_tokenizer(mc)
+    >>> out = MultipleChoiceServing(task, mc, tok).serve(
+    ...     tf.constant(["He opens the door."]),
+    ...     tf.constant([["He walks in.", "He sings."]]))
+    >>> out["choice"].shape, out["probabilities"].shape
+  """
+
+  def __init__(self, task, model, tokenizer):
+    super().__init__(task, model, tokenizer)
+    self.serve = tf.function(self._serve,
+                             input_signature=[STRING_BATCH, _CHOICES])
+    self.preprocess = tf.function(
+        lambda context, choices: self.preprocessor(context, choices),
+        input_signature=[STRING_BATCH, _CHOICES])
+
+  def _serve(self, context, choices):
+    features = self.preprocessor(context, choices)
+    logits = self.run_sorted(features,
+                             tf.shape(features["input_word_ids"])[1])
+    return {"probabilities": tf.nn.softmax(logits, axis=-1),
+            "choice": tf.argmax(logits, axis=-1, output_type=tf.int32)}
+
+  def signatures(self):
+    return {"serving_default": self.serve.get_concrete_function()}

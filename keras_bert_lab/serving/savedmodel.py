@@ -1,0 +1,92 @@
+"""SavedModel mechanics: variables TF1 loaders restore, method names, atomic writes.
+
+Why by hand: `tf.saved_model.save` cannot set a signature's method name, so
+`serve_examples` gets TF Serving's classify/regress method name by editing
+the written `saved_model.pb` (`set_method_names`); Keras variables tracked
+through a Keras model are saved but not restored by TF1-style loaders
+(`saved_model_cli run`, TF Serving), so the serving modules also track the
+underlying `tf.Variable`s (`tf_variables`). Each SavedModel is written to a
+hidden temporary folder beside its place and renamed into it, so a killed
+export leaves no half-written version folder.
+"""
+
+import os
+import shutil
+
+import tensorflow as tf
+
+STRING_BATCH = tf.TensorSpec([None], tf.string)
+
+
+def tf_variables(*models):
+  """The `tf.Variable`s behind Keras variables, to track on the module.
+
+  Tracked through the Keras model alone, the variables are saved but not
+  restored by TF1-style loaders (`saved_model_cli run`, TF Serving's
+  session bundle): "Could not find variable ...". Tracking the underlying
+  `tf.Variable`s directly puts them in the SavedModel's own saver.
+  """
+  seen, result = set(), []
+  for model in models:
+    if model is None:
+      continue
+    for variable in model.variables:
+      value = getattr(variable, "value", variable)
+      if id(value) not in seen:
+        seen.add(id(value))
+        result.append(value)
+  return result
+
+
+def set_method_names(path, method_names):
+  """Sets TF Serving method names on signatures (the classify/regress APIs).
+
+  Args:
+    path: a SavedModel folder.
+    method_names: `{signature: method_name}`.
+  """
+  from tensorflow.core.protobuf import saved_model_pb2
+  pb = os.path.join(path, "saved_model.pb")
+  proto = saved_model_pb2.SavedModel()
+  with open(pb, "rb") as f:
+    proto.ParseFromString(f.read())
+  for meta_graph in proto.meta_graphs:
+    for name, method in method_names.items():
+      meta_graph.signature_def[name].method_name = method
+  with open(pb, "wb") as f:
+    f.write(proto.SerializeToString())
+
+
+def save_module(module, path):
+  """Writes `module` as a SavedModel at `path`, atomically.
+
+  Writes to a hidden temporary folder beside `path`, then renames it; a
+  killed export leaves only the hidden folder (TF Serving ignores folders
+  whose name is not a number), never a partial `path`.
+
+  Args:
+    module: one of this module's serving classes.
+    path: the final folder; must not exist.
+
+  Raises:
+    FileExistsError: `path` exists.
+  """
+  path = os.fspath(path)
+  if os.path.exists(path):
+    raise FileExistsError(
+        f"{path} exists; pass another --version (or remove it).")
+  parent = os.path.dirname(os.path.abspath(path))
+  os.makedirs(parent, exist_ok=True)
+  tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+  if os.path.exists(tmp):
+    shutil.rmtree(tmp)
+  try:
+    tf.saved_model.save(module, tmp, signatures=module.signatures())
+    if hasattr(module, "method_names"):
+      set_method_names(tmp, module.method_names())
+    os.rename(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+
+

@@ -1,0 +1,220 @@
+"""Fine-tuning a task end to end: what `python -m keras_bert_lab.finetune` runs.
+
+`finetune(task, data, init_checkpoint, model_dir, TrainConfig(...))` reads
+and checks the data (`task.read_data`), builds the model from any
+checkpoint, trains it with Keras' `fit` under the shared runtime
+(`training.runtime`: strategy, precision, seeds, the progress line, the
+resume policy) with BERT's AdamW, warm-up and linear decay, then evaluates,
+saves (`save_pretrained` + `task.json`) and writes predictions. Running the
+same call again resumes from the last backup, skipping the batches trained
+on, so a resumed run ends with the weights of an uninterrupted one.
+
+`model_dir` receives the model in the `save_pretrained` layout, `vocab.txt`,
+`eval_results.json` (with the dev split as `{"source", "fraction",
+"seed"}`), TensorBoard logs (`logs/train`, `logs/eval`), the resume backup
+(`backup/`) and, with a predict source, the family's prediction files.
+"""
+
+import dataclasses
+import json
+import logging
+import pathlib
+import warnings
+from typing import Optional
+
+from keras_bert_lab.tasks import base
+
+logger = logging.getLogger("keras_bert_lab")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """How to train (`finetune`'s optimisation and runtime flags).
+
+  Attributes:
+    learning_rate: peak learning rate.
+    num_train_epochs: passes over the training data.
+    train_batch_size, eval_batch_size: global batch sizes.
+    warmup_proportion: share of the steps of linear warm-up.
+    weight_decay: decoupled weight decay (not on LayerNorm or biases).
+    dropout: overrides the checkpoint's `hidden_dropout_prob`.
+    lower_case: overrides the checkpoint's case.
+    mixed_precision: "none", "bf16" or "fp16".
+    jit_compile: XLA for training and prediction.
+    steps_per_execution: steps per `tf.function` call.
+    seed: shuffling, head initialisation and dropout.
+    log_every: steps between progress lines.
+    checkpoint_every: steps between resume backups (None: each pass).
+    bucket_boundaries: length buckets for the training batches; None: each
+      batch padded to its longest row (dynamic padding), or to
+      `max_seq_length` on TPUs and with `jit_compile`.
+    strategy, tpu, connect_timeout, num_cpu_devices: `setup_runtime`'s.
+  """
+
+  learning_rate: float = 3e-5
+  num_train_epochs: float = 3.0
+  train_batch_size: int = 32
+  eval_batch_size: int = 32
+  warmup_proportion: float = 0.1
+  weight_decay: float = 0.01
+  dropout: Optional[float] = None
+  lower_case: Optional[bool] = None
+  mixed_precision: str = "none"
+  jit_compile: bool = False
+  steps_per_execution: int = 1
+  seed: int = 42
+  log_every: int = 50
+  checkpoint_every: Optional[int] = None
+  bucket_boundaries: Optional[list] = None
+  strategy: str = "auto"
+  tpu: Optional[str] = None
+  connect_timeout: int = 120
+  num_cpu_devices: int = 1
+
+
+def load_tokenizer(model, lower_case=None):
+  """The `BertTokenizer` of a model's own vocabulary.
+
+  Args:
+    model: a task model (or encoder) carrying `vocab` and `lower_case`.
+    lower_case: override the model's case.
+
+  Returns:
+    A `BertTokenizer`.
+  """
+  from keras_bert_lab.text import BertTokenizer
+  return BertTokenizer(model.vocab, lower_case=(
+      model.lower_case if lower_case is None else lower_case))
+
+
+def finetune(task, data, init_checkpoint, model_dir, train=None):
+  """Fine-tunes `init_checkpoint` on `task` and writes everything to `model_dir`.
+
+  Args:
+    task: a `Task` (its config gains the labels and settings learned from
+      the data, and is saved as `task.json`).
+    data: a `DataConfig`.
+    init_checkpoint: any checkpoint folder `from_pretrained` reads.
+    model_dir: the output folder (rerun to resume).
+    train: a `TrainConfig` (default: its defaults).
+
+  Returns:
+    `(results, written)`: the `eval_results.json` dict and the paths of
+    the files written (task.json, eval_results.json, predictions).
+
+  Raises:
+    ValueError: bad data, settings or checkpoint, naming the flag or file
+      and the fix (before training starts); a data error found while
+      training (a label in a later batch) is raised too.
+
+  Example:
+    >>> from keras_bert_lab import tasks
+    >>> task = tasks.ClassificationTask(tasks.ClassificationConfig(
+    ...     text_column="review", label_column="score"))
+    >>> results, _ = tasks.finetune(
+    ...     task, tasks.DataConfig(train_file="reviews.tsv"),
+    ...     "all-MiniLM-L6-v2/", "runs/reviews",
+    ...     tasks.TrainConfig(num_train_epochs=1))   # doctest: +SKIP
+  """
+  import tensorflow as tf
+  from keras_bert_lab import text, training
+  train = train or TrainConfig()
+  model_dir = pathlib.Path(model_dir)
+  model_dir.mkdir(parents=True, exist_ok=True)
+  strategy = training.setup_runtime(
+      train.strategy, train.tpu, train.connect_timeout, train.num_cpu_devices,
+      global_batch_size=train.train_batch_size,
+      mixed_precision=train.mixed_precision, seed=train.seed)
+  if train.bucket_boundaries:
+    from keras_bert_lab.data import bucket_boundaries
+    bucket_boundaries(train.bucket_boundaries, task.config.max_seq_length)
+  task_data = task.read_data(data)
+  overrides = ({} if train.dropout is None
+               else {"hidden_dropout_prob": train.dropout})
+  with strategy.scope():
+    try:
+      model = task.build_model(init_checkpoint, **overrides)
+    except ValueError as e:
+      raise ValueError(f"--init_checkpoint={init_checkpoint}: {e}") from None
+  positions = model.config.max_position_embeddings
+  if task.config.max_seq_length > positions:
+    raise ValueError(
+        f"--max_seq_length={task.config.max_seq_length} is longer than "
+        f"--init_checkpoint={init_checkpoint} allows "
+        f"(max_position_embeddings={positions}); use --max_seq_length="
+        f"{positions} or less.")
+  if train.lower_case is not None and train.lower_case != model.lower_case:
+    logger.warning("--lower_case=%s overrides the checkpoint's "
+                   "lower_case=%s.", train.lower_case, model.lower_case)
+    model.encoder.lower_case = train.lower_case
+  if not model.vocab:
+    raise ValueError(f"--init_checkpoint={init_checkpoint} carries no "
+                     "vocabulary (vocab.txt); add the one it was trained "
+                     "with.")
+  text.write_vocab(model.vocab, model_dir / "vocab.txt")
+  tokenizer = load_tokenizer(model)
+  task.count_train(task_data, tokenizer)
+  chunks, steps_per_chunk, total_steps, warmup = training.fit_schedule(
+      task_data.num_train, train.train_batch_size, train.num_train_epochs,
+      train.warmup_proportion, train.checkpoint_every,
+      train.steps_per_execution)
+  logger.info("%s: %d training examples, evaluation on %d (%s).", task.name,
+              task_data.num_train, task_data.num_eval, task_data.eval_name)
+  with strategy.scope():
+    optimizer = training.create_optimizer(
+        "adamw", train.learning_rate, total_steps, warmup,
+        weight_decay=train.weight_decay,
+        loss_scale=train.mixed_precision == "fp16")
+    # The task's own loss and metrics (`BertTaskModel.compile`).
+    model.compile(optimizer=optimizer, jit_compile=train.jit_compile,
+                  steps_per_execution=train.steps_per_execution)
+  stream = task.train_dataset(task_data.train, tokenizer,
+                              train.train_batch_size, seed=train.seed)
+  if train.bucket_boundaries:
+    from keras_bert_lab.data import bucket_by_length
+    stream = bucket_by_length(stream.unbatch(), train.train_batch_size,
+                              train.bucket_boundaries, drop_remainder=True)
+  elif not (train.jit_compile
+            or isinstance(strategy, tf.distribute.TPUStrategy)):
+    # Dynamic padding: each batch only as long as its longest row. TPUs and
+    # XLA keep static shapes (one program; buckets give a few).
+    from keras_bert_lab.data import trim_batches
+    stream = trim_batches(stream)
+  backup, done = training.resume_fit(model, model_dir, steps_per_chunk,
+                                     chunks)
+  stream = stream.skip(done)
+  logger.info("Fine-tuning %s (%d parameters) from %s: %d steps (%d "
+              "chunk(s) of %d, each ending in a backup), batch %d, warm-up "
+              "%d, peak learning rate %g, %d replica(s).",
+              type(model).__name__, model.count_params(), init_checkpoint,
+              total_steps, chunks, steps_per_chunk, train.train_batch_size,
+              warmup, train.learning_rate, strategy.num_replicas_in_sync)
+  callbacks = [backup, training.ProgressLogger(
+      train.log_every, total_steps, model_dir / "logs" / "train")]
+  try:
+    with warnings.catch_warnings():
+      # Tagging and SQuAD do not use the pooler; Keras says so every step.
+      warnings.filterwarnings("ignore", message="Gradients do not exist for "
+                              r"variables \['pooler")
+      model.fit(stream, epochs=chunks, steps_per_epoch=steps_per_chunk,
+                callbacks=callbacks, verbose=2, shuffle=False)
+  except tf.errors.InvalidArgumentError as e:
+    raise ValueError(base.assert_message(e)) from None
+
+  results = dict(task.evaluate(model, tokenizer, task_data.eval,
+                               train.eval_batch_size))
+  results.update(eval_examples=task_data.num_eval,
+                 eval_data=task_data.eval_name,
+                 dev_split=task_data.dev_split,
+                 train_examples=task_data.num_train, train_steps=total_steps)
+  training.ScalarWriter(model_dir / "logs" / "eval").write(total_steps, {
+      k: v for k, v in results.items()
+      if isinstance(v, (int, float)) and not isinstance(v, bool)})
+  (model_dir / "eval_results.json").write_text(
+      json.dumps(results, indent=2) + "\n", encoding="utf-8")
+  task.save(model, model_dir)
+  written = [model_dir / "task.json", model_dir / "eval_results.json"]
+  if task_data.predict is not None:
+    written += task.write_predictions(model, tokenizer, task_data.predict,
+                                      model_dir, train.eval_batch_size)
+  return results, written
