@@ -91,7 +91,7 @@ def pretrain(work_dir, steps, boundaries):
       "--eval_batches=1"] + ([f"--bucket_boundaries={boundaries}"]
                              if boundaries else [])
   seconds, log = run(command, work_dir / f"pretrain_{name}.log")
-  rates = re.findall(r"examples_per_second=([\d.]+)", log)
+  rates = re.findall(r"examples_per_second ([\d.]+)", log)
   return {"total_s": seconds, "examples_per_s_last": float(rates[-1]),
           "command": " ".join(command[1:]).replace(str(ROOT) + "/", "")}
 
@@ -100,7 +100,7 @@ def padding_shares(model_path, train_file, boundaries, reviews):
   import tensorflow as tf
   from keras_bert_lab import data
   from keras_bert_lab.data.bucketing import bucket_by_length, padding_share
-  from keras_bert_lab.data.tasks import classification, tagging
+  from keras_bert_lab.data import classification, tagging
   from keras_bert_lab.text import BertTokenizer
   bounds = [int(b) for b in boundaries.split(",")]
   tokenizer = BertTokenizer(str(pathlib.Path(model_path) / "vocab.txt"),

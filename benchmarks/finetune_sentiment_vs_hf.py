@@ -57,7 +57,7 @@ LABELS = ["great", "other"]
 def write_split(data, work_dir, limit, seed):
   """Writes train.jsonl/dev.jsonl; returns (train, dev) lists of dicts."""
   import tensorflow as tf
-  from keras_bert_lab.data.tasks import classification
+  from keras_bert_lab.data import classification
   from keras_bert_lab.data.dev_split import split_dev
   rows = [{"review": x["text"].decode("utf-8"),
            "score": x["label"].decode("utf-8")}

@@ -59,7 +59,7 @@ _BOOKKEEPING_KEYS = frozenset({
     "torch_dtype", "dtype", "pad_token_id", "use_cache",
     "gradient_checkpointing", "classifier_dropout", "directionality",
     "output_past", "tie_word_embeddings",
-    # Task heads' metadata, read by keras_bert_lab.models.tasks.
+    # Task heads' metadata, read by keras_bert_lab.models.task_models.
     "id2label", "label2id", "problem_type", "num_labels",
 })
 

@@ -18,7 +18,7 @@ Python. Several comma-separated output files are filled in turn.
 import os
 import time
 
-from absl import app, flags, logging
+from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("input_files", None, "Text files: comma-separated names or "

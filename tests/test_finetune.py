@@ -26,7 +26,7 @@ import pytest
 from keras_bert_lab.data.dev_split import split_dev
 from tests.conftest import ROOT
 
-FIXTURES = ROOT / "tests" / "data" / "tasks" / "fixtures"
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
 SWAG = FIXTURES / "swag_sample.csv"
 SQUAD_V1 = FIXTURES / "squad_v1.1.json"
 SQUAD_V2 = FIXTURES / "squad_v2.0.json"
@@ -278,7 +278,7 @@ def _read_tsv(path):
 
 def test_classification(runs, reviews):
   from sklearn import metrics as sk
-  from keras_bert_lab.data.tasks import classification
+  from keras_bert_lab.data import classification
   model_dir, task, results = _ok(runs, "classification")
   stdout = runs["results"]["classification"]["stdout"]
   assert json.loads(stdout[stdout.index("{\n"):stdout.rindex("}") + 1]) == (
@@ -328,7 +328,7 @@ def test_classification(runs, reviews):
 
 def test_regression(runs, reviews):
   from scipy import stats
-  from keras_bert_lab.data.tasks import classification
+  from keras_bert_lab.data import classification
   model_dir, task, results = _ok(runs, "regression")
   assert task["task"] == "regression" and task["labels"] is None
   model, info, tokenizer = _reload(model_dir)
@@ -353,7 +353,7 @@ def test_regression(runs, reviews):
 
 def test_tagging(runs):
   import seqeval.metrics
-  from keras_bert_lab.data.tasks import tagging
+  from keras_bert_lab.data import tagging
   model_dir, task, results = _ok(runs, "tagging")
   assert task["labels"] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
   # Multi-character words in the file: raw text is served by whitespace.
@@ -384,7 +384,7 @@ def test_tagging(runs):
 
 
 def test_multiple_choice(runs):
-  from keras_bert_lab.data.tasks import multiple_choice
+  from keras_bert_lab.data import multiple_choice
   model_dir, task, results = _ok(runs, "multiple_choice")
   assert task["num_choices"] == 4
   model, info, tokenizer = _reload(model_dir)
@@ -407,7 +407,7 @@ def test_multiple_choice(runs):
 def test_squad(runs):
   import tensorflow as tf
   from keras_bert_lab import metrics
-  from keras_bert_lab.data.tasks import squad, squad_json
+  from keras_bert_lab.data import squad, squad_json
   model_dir, task, results = _ok(runs, "squad_v2")
   assert {k: task[k] for k in ("max_seq_length", "doc_stride",
                                "max_query_length", "n_best_size",

@@ -91,7 +91,7 @@ def model_variables(model):
     model: a `BertEncoder`, a `BertPretrainer` (adds `cls/predictions/*`
       and, with next_sentence, `cls/seq_relationship/*`; the MLM output
       matrix is tied to `bert/embeddings/word_embeddings` and has no name),
-      or a task model from `keras_bert_lab.models.tasks` (adds its head from
+      or a task model from `keras_bert_lab.models.task_models` (adds its head from
       its `head_variables()`, named `CLASSIFIER_*` or `SQUAD_*`).
 
   Returns:

@@ -15,7 +15,7 @@ from keras_bert_lab.checkpoints.names import get_weights
 from keras_bert_lab.text.vocab_io import write_vocab
 
 MARKER = "keras_bert_lab.json"
-# Written by task models (keras_bert_lab.models.tasks) next to the weights.
+# Written by task models (keras_bert_lab.models.task_models) next to the weights.
 TASK_FILE = "task.json"
 FORMAT_VERSION = 1
 

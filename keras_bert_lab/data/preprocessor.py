@@ -23,7 +23,7 @@ class Preprocessor(keras.layers.Layer):
     **kwargs: passed to `keras.layers.Layer`.
 
   Example:
-    >>> from keras_bert_lab.data.tasks.classification import (
+    >>> from keras_bert_lab.data.classification import (
     ...     ClassificationPreprocessor)
     >>> from importlib import resources
     >>> from keras_bert_lab.text import BertTokenizer

@@ -19,6 +19,64 @@ from keras_bert_lab.layers.transformer_block import BertTransformerBlock
 from keras_bert_lab.text.packing import FEATURES  # Re-exported: models.FEATURES.
 
 
+# Variables BERT's optimizers leave out of weight decay (LayerNorm's gamma and
+# beta, and biases), matched in variable paths.
+DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("gamma", "beta", "bias")
+
+
+def default_optimizer(learning_rate):
+  """BERT's AdamW at a constant `learning_rate`: `compile()`'s "auto".
+
+  Weight decay 0.01 except LayerNorm and biases, epsilon 1e-6, global
+  gradient clip-norm 1.0 (google-research/bert's `optimization.py`); for
+  the warm-up and decay schedule use `training.create_optimizer`.
+
+  Args:
+    learning_rate: the learning rate.
+
+  Returns:
+    A `keras.optimizers.AdamW`.
+
+  Example:
+    >>> default_optimizer(5e-5).weight_decay
+    0.01
+  """
+  optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=0.01,
+                                     epsilon=1e-6, global_clipnorm=1.0)
+  optimizer.exclude_from_weight_decay(
+      var_names=list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY))
+  return optimizer
+
+
+class EncoderAttributes:
+  """`config`, `vocab` and `lower_case` of a model built on `self.encoder`.
+
+  Mixed into `BertPretrainer` and the task models.
+
+  Example:
+    >>> from keras_bert_lab.models import BertPretrainer
+    >>> pre = BertPretrainer(BertEncoder(BertConfig.preset("tiny",
+    ...                                                   vocab_size=100)))
+    >>> pre.config.hidden_size, pre.lower_case
+    (128, True)
+  """
+
+  @property
+  def config(self):
+    """The encoder's `BertConfig`."""
+    return self.encoder.config
+
+  @property
+  def vocab(self):
+    """The encoder's vocabulary (list of tokens) or None."""
+    return self.encoder.vocab
+
+  @property
+  def lower_case(self):
+    """Whether the vocabulary expects lower-cased text."""
+    return self.encoder.lower_case
+
+
 def check_vocab(vocab, config, source="vocab"):
   """Raises unless `vocab` (a token list or None) fits `config.vocab_size`.
 

@@ -13,7 +13,9 @@ features; the targets are read from it).
 import keras
 
 from keras_bert_lab.layers.heads import MaskedLMHead, NextSentenceHead
-from keras_bert_lab.models.encoder import FEATURES, encoder_for_checkpoint
+from keras_bert_lab.models.encoder import (FEATURES, EncoderAttributes,
+                                          default_optimizer,
+                                          encoder_for_checkpoint)
 
 # The model's inputs; a batch of pre-training features holds these and the
 # targets (`masked_lm_ids`, `masked_lm_weights`, `next_sentence_labels`).
@@ -21,7 +23,7 @@ PRETRAINER_INPUTS = FEATURES + ("masked_lm_positions",)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_lab")
-class BertPretrainer(keras.Model):
+class BertPretrainer(EncoderAttributes, keras.Model):
   """BERT's pre-training model, trainable with `model.fit`.
 
   Args:
@@ -106,12 +108,7 @@ class BertPretrainer(keras.Model):
     outputs = ["masked_lm_logits"] + (
         ["next_sentence_logits"] if self.next_sentence is not None else [])
     if optimizer == "auto":
-      from keras_bert_lab.training.optimization import (
-          DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY)
-      optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.01,
-                                         epsilon=1e-6, global_clipnorm=1.0)
-      optimizer.exclude_from_weight_decay(
-          var_names=list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY))
+      optimizer = default_optimizer(1e-4)
     if loss == "auto":
       # Weighted by masked_lm_weights, divided by their sum (padding out).
       loss = {name: keras.losses.SparseCategoricalCrossentropy(
@@ -144,21 +141,6 @@ class BertPretrainer(keras.Model):
   def compute_metrics(self, x, y, y_pred, sample_weight=None):
     y, sample_weight = self._targets(x, y, sample_weight)
     return super().compute_metrics(x, y, y_pred, sample_weight)
-
-  @property
-  def config(self):
-    """The encoder's `BertConfig`."""
-    return self.encoder.config
-
-  @property
-  def vocab(self):
-    """The encoder's vocabulary (list of tokens) or None."""
-    return self.encoder.vocab
-
-  @property
-  def lower_case(self):
-    """Whether the vocabulary expects lower-cased text."""
-    return self.encoder.lower_case
 
   def get_config(self):
     return {"encoder": keras.saving.serialize_keras_object(self.encoder),

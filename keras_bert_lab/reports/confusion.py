@@ -45,7 +45,7 @@ def confusion_matrix(labels, predictions, num_classes=None):
 def _eval_examples(model_dir, config, eval_file, tfds_data_dir):
   """The examples `finetune` evaluated, from `eval_results.json`."""
   from keras_bert_lab.data.dev_split import split_dev
-  from keras_bert_lab.data.tasks import classification
+  from keras_bert_lab.data import classification
 
   def read(source):
     match = _TFDS_SPLIT.match(source)

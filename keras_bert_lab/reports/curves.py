@@ -58,8 +58,8 @@ def find_event_dirs(model_dir):
         f"{model_dir}. `python -m keras_bert_lab.pretrain` writes them to "
         "<model_dir>/train/ and `finetune` to <model_dir>/logs/ as training "
         "runs (every --log_every steps); with `model.fit`, add "
-        "`keras.callbacks.TensorBoard(log_dir=<model_dir>/logs)` (it needs "
-        "`pip install tensorboard`). Point --model_dir at such a run.")
+        "`keras.callbacks.TensorBoard(log_dir=<model_dir>/logs)`. Point "
+        "--model_dir at such a run.")
   return found
 
 

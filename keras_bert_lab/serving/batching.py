@@ -20,7 +20,12 @@ XLA_LENGTH_MULTIPLE = 16
 
 
 def row_lengths(mask):
-  """Tokens per example of an int mask [batch, ..., seq] -> int32 [batch]."""
+  """Tokens per example of an int mask [batch, ..., seq] -> int32 [batch].
+
+  Example:
+    >>> row_lengths(tf.constant([[1, 1, 0], [1, 0, 0]])).numpy()
+    array([2, 1], dtype=int32)
+  """
   tokens = tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1)
   return tf.reduce_max(tf.reshape(tokens, [tf.shape(mask)[0], -1]), axis=1)
 

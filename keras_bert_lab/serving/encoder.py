@@ -34,8 +34,15 @@ class PreprocessServing(tf.Module):
     seq_length: packed length.
 
   Example:
-    >>> pre = tf.saved_model.load("export/preprocess/1")
-    >>> pre.bert_pack_inputs([pre.tokenize(q), pre.tokenize(a)])
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> pre = PreprocessServing(tok, 8)  # or tf.saved_model.load(its export)
+    >>> f = pre.bert_pack_inputs([pre.tokenize(tf.constant(["the end"])),
+    ...                           pre.tokenize(tf.constant(["the"]))])
+    >>> [f[k].numpy().tolist() for k in ("input_word_ids", "input_type_ids")]
+    [[[2, 57, 407, 3, 57, 3, 0, 0]], [[0, 0, 0, 0, 1, 1, 0, 0]]]
   """
 
   def __init__(self, tokenizer, seq_length):
@@ -99,8 +106,18 @@ class EncoderServing(tf.Module):
     pretrainer: optional `BertPretrainer` over `encoder` (adds `mlm`).
 
   Example:
-    >>> enc = tf.saved_model.load("export/encoder/1")
-    >>> enc.signatures["embed"](text=tf.constant(["hello"]))["embedding"]
+    >>> from importlib import resources
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
+    ...                     / "vocab.txt")
+    >>> from keras_bert_lab import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> encoder = BertEncoder(BertConfig(
+    ...     vocab_size=tok.vocab_size, hidden_size=32, num_layers=1,
+    ...     num_heads=2, intermediate_size=64, max_position_embeddings=64))
+    >>> module = EncoderServing(encoder, tok, 16)  # or its loaded export
+    >>> module.embed(tf.constant(["the end"]))["embedding"].shape
+    TensorShape([1, 32])
   """
 
   def __init__(self, encoder, tokenizer, seq_length, pretrainer=None):

@@ -102,7 +102,7 @@ def _task_serving(folder, config, max_seq_length, jit_compile):
                    "--max_seq_length=%d.", config.max_query_length,
                    config.max_seq_length)
   task = tasks.task_for_config(config)
-  _, model = tasks.load(folder)
+  model = task.model_class.from_pretrained(folder)
   _check_length(config.max_seq_length, model.config, folder)
   tokenizer = BertTokenizer(_vocab_file(folder, model),
                             lower_case=model.lower_case)
@@ -133,9 +133,14 @@ def build_serving(model_dir, max_seq_length=None, jit_compile=False):
       vocab.txt, or a `max_seq_length` above the model's position table.
   """
   from keras_bert_lab import tasks
-  from keras_bert_lab.text import BertTokenizer
   folder = resolve_model_dir(model_dir)
-  config = tasks.read_config(folder)
+  return _build(folder, tasks.read_config(folder), max_seq_length,
+                jit_compile)
+
+
+def _build(folder, config, max_seq_length, jit_compile):
+  """`build_serving` of a resolved folder and its config (None: encoder)."""
+  from keras_bert_lab.text import BertTokenizer
   if config is not None:
     return {"": _task_serving(folder, config, max_seq_length, jit_compile)}
   if jit_compile:
@@ -195,8 +200,24 @@ def export(model_dir, export_dir, version=None, max_seq_length=None,
     FileExistsError: the version folder exists.
 
   Example:
-    >>> export("runs/sst2", "exported/sst2", version=1)
-    ['exported/sst2/1']
+    >>> import os, tempfile
+    >>> from importlib import resources
+    >>> from keras_bert_lab import BertConfig, tasks
+    >>> from keras_bert_lab.models import BertClassifier, BertEncoder
+    >>> from keras_bert_lab.text import read_vocab
+    >>> vocab = read_vocab(resources.files("keras_bert_lab") / "resources"
+    ...                    / "vocab.txt")
+    >>> clf = BertClassifier(BertEncoder(BertConfig(
+    ...     vocab_size=len(vocab), hidden_size=32, num_layers=1, num_heads=2,
+    ...     intermediate_size=64, max_position_embeddings=64), vocab=vocab),
+    ...     labels=["neg", "pos"])
+    >>> base = tempfile.mkdtemp()
+    >>> task = tasks.get_task("classification", max_seq_length=16)
+    >>> task.save(clf, os.path.join(base, "run"))   # as finetune leaves it
+    >>> paths = export(os.path.join(base, "run"), os.path.join(base, "export"),
+    ...                version=1)
+    >>> [os.path.relpath(p, base) for p in paths]
+    ['export/1']
   """
   if version is None:
     version = int(time.time())
@@ -204,15 +225,16 @@ def export(model_dir, export_dir, version=None, max_seq_length=None,
   if not version.isdigit():
     raise ValueError(f"--version={version!r}: TF Serving loads only numeric "
                      "version folders; pass a non-negative integer.")
-  from keras_bert_lab.models.tasks import read_task_metadata
-  subs = ([""] if read_task_metadata(resolve_model_dir(model_dir))
-          else ["preprocess", "encoder"])
+  from keras_bert_lab import tasks
+  folder = resolve_model_dir(model_dir)
+  config = tasks.read_config(folder)   # the one read of task.json's settings
+  subs = [""] if config is not None else ["preprocess", "encoder"]
   paths = [os.path.join(export_dir, sub, version) if sub
            else os.path.join(export_dir, version) for sub in subs]
   clash = [p for p in paths if os.path.exists(p)]
   if clash:   # before any loading: fail fast
     raise FileExistsError(f"{clash[0]} exists; pass another --version.")
-  modules = build_serving(model_dir, max_seq_length, jit_compile)
+  modules = _build(folder, config, max_seq_length, jit_compile)
   for module, path in zip(modules.values(), paths):
     save_module(module, path)
     logger.info("Exported %s", path)

@@ -38,6 +38,7 @@ class MultipleChoiceServing(TaskServing):
     ...     tf.constant(["He opens the door."]),
     ...     tf.constant([["He walks in.", "He sings."]]))
     >>> out["choice"].shape, out["probabilities"].shape
+    (TensorShape([1]), TensorShape([1, 2]))
   """
 
   def __init__(self, task, model, tokenizer):

@@ -25,6 +25,14 @@ def tf_variables(*models):
   restored by TF1-style loaders (`saved_model_cli run`, TF Serving's
   session bundle): "Could not find variable ...". Tracking the underlying
   `tf.Variable`s directly puts them in the SavedModel's own saver.
+
+  Example:
+    >>> import keras
+    >>> dense = keras.layers.Dense(2)
+    >>> dense.build((None, 3))
+    >>> variables = tf_variables(dense, None)   # None (no pretrainer): skipped
+    >>> [v.shape for v in variables], isinstance(variables[0], tf.Variable)
+    ([TensorShape([3, 2]), TensorShape([2])], True)
   """
   seen, result = set(), []
   for model in models:
@@ -70,6 +78,20 @@ def save_module(module, path):
 
   Raises:
     FileExistsError: `path` exists.
+
+  Example:
+    >>> import os, tempfile
+    >>> class Double(tf.Module):   # as the serving modules: signatures()
+    ...   @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    ...   def serve(self, x):
+    ...     return {"y": 2 * x}
+    ...   def signatures(self):
+    ...     return {"serving_default": self.serve.get_concrete_function()}
+    >>> path = os.path.join(tempfile.mkdtemp(), "1")
+    >>> save_module(Double(), path)
+    >>> loaded = tf.saved_model.load(path)
+    >>> loaded.signatures["serving_default"](x=tf.constant([1.5]))["y"]
+    <tf.Tensor: shape=(1,), dtype=float32, numpy=array([3.], dtype=float32)>
   """
   path = os.fspath(path)
   if os.path.exists(path):

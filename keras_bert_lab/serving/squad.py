@@ -33,8 +33,7 @@ class SquadServing(TaskServing):
     ...                    / "vocab.txt")
     >>> qa = BertSpanLabeler(BertEncoder(BertConfig(
     ...     vocab_size=len(vocab), hidden_size=32, num_layers=1, num_heads=2,
-    ...     intermediate_size=64, max_position_embeddings=64), vocab=vocab),
-    ...     name="qa")
+    ...     intermediate_size=64, max_position_embeddings=64), vocab=vocab))
     >>> task = tasks.get_task("squad", max_seq_length=32, doc_stride=8,
     ...                       max_query_length=8)
     >>> tok = tasks.load_tokenizer(qa)
@@ -54,7 +53,7 @@ class SquadServing(TaskServing):
         input_signature=[STRING_BATCH, STRING_BATCH])
 
   def _serve(self, question, context):
-    from keras_bert_lab.data.tasks.squad import answer_questions
+    from keras_bert_lab.data.squad import answer_questions
     out = answer_questions(self.run, self.preprocessor, question, context,
                            **self.post)
     return {k: out[k] for k in ("answer", "answer_start", "answer_end",

@@ -44,10 +44,9 @@ class TaggerServing(TaskServing):
     >>> task = tasks.get_task("tagging", labels=["O", "B-PER", "I-PER"],
     ...                       max_seq_length=16)
     >>> tok = tasks.load_tokenizer(tagger)
-    >>> out = TaggerServing(task, tagger, tok).serve(
-    ...     tf.constant(["Elinor smiled"]))
-    >>> out["words"], out["labels"].shape   # untrained: any tags
-    (<tf.Tensor: shape=(1, 2), dtype=string, numpy=array([[b'Elinor', b'smiled']], dtype=object)>, TensorShape([1, 2]))
+    >>> module = TaggerServing(task, tagger, tok)   # serve(text) splits text
+    >>> module.tag_words(tf.constant([["Elinor", "smiled"]]))["labels"].shape
+    TensorShape([1, 2])
   """
 
   def __init__(self, task, model, tokenizer):

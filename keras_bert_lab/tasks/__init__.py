@@ -1,5 +1,11 @@
 """One task per family: typed config, data, model, preprocessor, evaluation.
 
+The downstream families (`get_task` by name: classification, regression,
+tagging, squad, multiple_choice) and pre-training (`PretrainingTask` over a
+`PretrainingInput`) share one interface: `read_data`, `build_model`,
+`train_dataset` / `eval_dataset`, `model.compile()` with the task's loss,
+`evaluate`.
+
 The library path that `finetune`, the notebooks and `export` all take:
 
   >>> from keras_bert_lab import tasks
@@ -27,6 +33,7 @@ from keras_bert_lab.tasks.config import (CONFIGS, ClassificationConfig,
 from keras_bert_lab.tasks.finetuning import (TrainConfig, finetune,
                                              load_tokenizer)
 from keras_bert_lab.tasks.multiple_choice import MultipleChoiceTask
+from keras_bert_lab.tasks.pretraining import PretrainingInput, PretrainingTask
 from keras_bert_lab.tasks.squad import SquadTask
 from keras_bert_lab.tasks.tagging import TaggingTask
 
@@ -99,7 +106,7 @@ def read_config(folder):
       or a newer format (naming the file).
   """
   import os
-  from keras_bert_lab.models.tasks import TASK_FILE, read_task_metadata
+  from keras_bert_lab.models.task_models import TASK_FILE, read_task_metadata
   values = read_task_metadata(folder)
   if not values:
     return None
@@ -122,7 +129,7 @@ def load(folder, **config_overrides):
   Example:
     >>> task, model = load("runs/reviews")   # doctest: +SKIP
   """
-  from keras_bert_lab.models.tasks import load_task_model
+  from keras_bert_lab.models.task_models import load_task_model
   # load_task_model names what a folder that is not a task model lacks.
   model, _ = load_task_model(folder, **config_overrides)
   return task_for_config(read_config(folder)), model

@@ -19,7 +19,7 @@ import os
 import warnings
 from typing import Optional
 
-from keras_bert_lab.models import tasks as task_models
+from keras_bert_lab.models import task_models
 
 SHUFFLE_BUFFER = 10000   # training examples permuted together
 

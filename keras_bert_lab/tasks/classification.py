@@ -1,6 +1,6 @@
 """Sentence and pair classification (GLUE style) and regression (STS-B).
 
-Reads CSV/TSV/JSONL files or TFDS GLUE (`data.tasks.classification`),
+Reads CSV/TSV/JSONL files or TFDS GLUE (`data.classification`),
 checks every label (or score) against the label list with the file and line
 of the first bad one, packs with `ClassificationPreprocessor`, and scores
 with `metrics` (accuracy, F1, MCC; Pearson/Spearman for regression).
@@ -66,7 +66,7 @@ class ClassificationTask(base.Task):
   config_class = ClassificationConfig
 
   def read_data(self, data):
-    from keras_bert_lab.data.tasks import classification
+    from keras_bert_lab.data import classification
     config = self.config
 
     def read_file(flag, path, role):
@@ -121,13 +121,13 @@ class ClassificationTask(base.Task):
         init_checkpoint, labels=self.config.labels, **config_overrides)
 
   def preprocessor(self, tokenizer):
-    from keras_bert_lab.data.tasks.classification import (
+    from keras_bert_lab.data.classification import (
         ClassificationPreprocessor)
     return ClassificationPreprocessor(tokenizer, self.config.max_seq_length,
                                       self.config.truncation)
 
   def _dataset(self, examples, tokenizer, batch_size, passes, seed):
-    from keras_bert_lab.data.tasks import classification
+    from keras_bert_lab.data import classification
     training = passes is None
     return classification.classification_dataset(
         examples, self.preprocessor(tokenizer), self.config.labels,

@@ -28,11 +28,11 @@ from typing import ClassVar, Optional
 
 logger = logging.getLogger("keras_bert_lab")
 
-from keras_bert_lab.models import tasks as task_models
+from keras_bert_lab.models import task_models
 # The format, and the task.json keys the model writes
 # (`BertTaskModel.save_pretrained`), not the config; `labels` is both (the
 # config's, as the head was built with).
-from keras_bert_lab.models.tasks import MODEL_KEYS, TASK_FORMAT_VERSION
+from keras_bert_lab.models.task_models import MODEL_KEYS, TASK_FORMAT_VERSION
 
 
 @dataclasses.dataclass

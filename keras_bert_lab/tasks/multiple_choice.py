@@ -27,7 +27,7 @@ class MultipleChoiceTask(base.Task):
 
   def read_data(self, data):
     import tensorflow as tf
-    from keras_bert_lab.data.tasks import multiple_choice as mc
+    from keras_bert_lab.data import multiple_choice as mc
 
     def read_file(flag, path, role):
       # Predict files may have labels or not (SWAG's test.csv has none).
@@ -74,7 +74,7 @@ class MultipleChoiceTask(base.Task):
     return count
 
   def preprocessor(self, tokenizer):
-    from keras_bert_lab.data.tasks.multiple_choice import (
+    from keras_bert_lab.data.multiple_choice import (
         MultipleChoicePreprocessor)
     return MultipleChoicePreprocessor(tokenizer, self.config.max_seq_length,
                                       self.config.truncation)
@@ -82,7 +82,7 @@ class MultipleChoiceTask(base.Task):
   def _dataset(self, examples, tokenizer, batch_size, passes, seed,
                with_labels=True):
     from keras_bert_lab.data.shuffling import shuffle_passes
-    from keras_bert_lab.data.tasks import multiple_choice as mc
+    from keras_bert_lab.data import multiple_choice as mc
     examples = shuffle_passes(
         examples, base.SHUFFLE_BUFFER if passes is None else 0, seed,
         passes=passes)

@@ -3,7 +3,7 @@
 Training counts doc-stride windows, not questions, so the schedule needs one
 featurisation pass over the training set (`count_train`). Evaluation and the
 exported signature answer through the same graph function,
-`data.tasks.squad.answer_questions` (windows, the model, `run_squad.py`'s
+`data.squad.answer_questions` (windows, the model, `run_squad.py`'s
 n-best post-processing); the official SQuAD script's metrics score it.
 
 Example:
@@ -34,7 +34,7 @@ class SquadTask(base.Task):
   config_class = SquadConfig
 
   def read_data(self, data):
-    from keras_bert_lab.data.tasks import squad_json
+    from keras_bert_lab.data import squad_json
     v2 = data.version_2_with_negative
 
     def read_file(flag, path, role):
@@ -83,14 +83,14 @@ class SquadTask(base.Task):
                          eval_name, dev_split)
 
   def preprocessor(self, tokenizer):
-    from keras_bert_lab.data.tasks.squad import SquadPreprocessor
+    from keras_bert_lab.data.squad import SquadPreprocessor
     return SquadPreprocessor(tokenizer, self.config.max_seq_length,
                              self.config.doc_stride,
                              self.config.max_query_length)
 
   def count_train(self, data, tokenizer):
     import tensorflow as tf
-    from keras_bert_lab.data.tasks import squad
+    from keras_bert_lab.data import squad
     logging.info("Counting the doc-stride windows of %d training questions.",
                  len(data.train))
     windows = squad.squad_windows(data.train, self.preprocessor(tokenizer))
@@ -101,7 +101,7 @@ class SquadTask(base.Task):
 
   def _dataset(self, examples, tokenizer, batch_size, passes, seed):
     from keras_bert_lab.data.shuffling import shuffle_passes
-    from keras_bert_lab.data.tasks import squad
+    from keras_bert_lab.data import squad
     windows = shuffle_passes(
         squad.squad_windows(examples, self.preprocessor(tokenizer)),
         base.SHUFFLE_BUFFER if passes is None else 0, seed, passes=passes)
@@ -134,7 +134,7 @@ class SquadTask(base.Task):
     """
     import numpy as np
     import tensorflow as tf
-    from keras_bert_lab.data.tasks import squad, squad_json
+    from keras_bert_lab.data import squad, squad_json
     preprocessor = self.preprocessor(tokenizer)
     settings = self.post_settings()
     answer = tf.function(lambda q, c: squad.answer_questions(

@@ -23,7 +23,7 @@ class TaggingTask(base.Task):
   Args:
     config: a `TaggingConfig`.
     learn_word_units: let `read_data` set `config.word_units` from the
-      training data (`data.tasks.tagging.word_units_of`).
+      training data (`data.tagging.word_units_of`).
 
   Example:
     >>> TaggingTask().config.word_units
@@ -38,7 +38,7 @@ class TaggingTask(base.Task):
 
   def read_data(self, data):
     import tensorflow as tf
-    from keras_bert_lab.data.tasks import tagging
+    from keras_bert_lab.data import tagging
 
     def read_file(flag, path, role):
       return tagging.read_tagging_file(path)
@@ -88,13 +88,13 @@ class TaggingTask(base.Task):
         init_checkpoint, labels=self.config.labels, **config_overrides)
 
   def preprocessor(self, tokenizer):
-    from keras_bert_lab.data.tasks.tagging import TaggingPreprocessor
+    from keras_bert_lab.data.tagging import TaggingPreprocessor
     return TaggingPreprocessor(tokenizer, self.config.max_seq_length,
                                self.config.word_units,
                                self.config.empty_words)
 
   def _dataset(self, sentences, tokenizer, batch_size, passes, seed):
-    from keras_bert_lab.data.tasks import tagging
+    from keras_bert_lab.data import tagging
     training = passes is None
     return tagging.tagging_dataset(
         sentences, self.preprocessor(tokenizer), self.config.labels,
@@ -114,7 +114,7 @@ class TaggingTask(base.Task):
       `(words, tags)`: lists of lists of strings.
     """
     import numpy as np
-    from keras_bert_lab.data.tasks import tagging
+    from keras_bert_lab.data import tagging
     words_only = sentences.map(lambda s: {k: s[k] for k in ("words",
                                                             "source", "line")})
     logits, (index,) = base.predict(model, self._dataset(

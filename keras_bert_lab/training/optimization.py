@@ -24,7 +24,7 @@ Notes on the Keras optimizers, which this module does not change:
 
 import keras
 
-DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("gamma", "beta", "bias")
+from keras_bert_lab.models.encoder import DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY
 OPTIMIZERS = ("adamw", "lamb")
 
 

@@ -77,10 +77,9 @@ def setup_runtime(strategy="auto", tpu=None, connect_timeout=CONNECT_TIMEOUT,
       the replicas, or an unknown `--mixed_precision`.
 
   Example:
-    >>> strategy = setup_runtime("mirrored", num_cpu_devices=2,
-    ...                          global_batch_size=32, seed=42)
-    >>> strategy.num_replicas_in_sync
-    2
+    >>> strategy = setup_runtime("auto", global_batch_size=32, seed=42)
+    >>> keras.mixed_precision.global_policy().name
+    'float32'
   """
   if mixed_precision not in PRECISION_POLICIES:
     raise ValueError(f"--mixed_precision={mixed_precision!r} is not one of "
@@ -105,7 +104,8 @@ class ScalarWriter:
       nothing (a multi-worker run's non-chief workers).
 
   Example:
-    >>> writer = ScalarWriter("/tmp/run/train")
+    >>> import tempfile
+    >>> writer = ScalarWriter(tempfile.mkdtemp())
     >>> writer.write(100, {"loss": 2.5, "learning_rate": 1e-4})
   """
 
@@ -170,8 +170,10 @@ class ProgressLogger(keras.callbacks.Callback):
     log_dir: the scalars' folder (`ScalarWriter`); None for none.
 
   Example:
-    >>> model.fit(train, epochs=3, steps_per_epoch=100, callbacks=[
-    ...     ProgressLogger(50, 300, "runs/x/logs/train")])
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> _ = model.fit(tf.zeros([8, 2]), tf.zeros([8]), batch_size=4, epochs=2,
+    ...               verbose=0, callbacks=[ProgressLogger(2, 4)])
   """
 
   def __init__(self, every, total_steps, log_dir=None):
@@ -256,9 +258,16 @@ def resume_fit(model, model_dir, steps_per_chunk, chunks):
     float16 steps skipped for overflow).
 
   Example:
-    >>> backup, done = resume_fit(model, "runs/x", steps_per_chunk, chunks)
-    >>> model.fit(train.skip(done), epochs=chunks,
-    ...           steps_per_epoch=steps_per_chunk, callbacks=[backup])
+    >>> import tempfile
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> train = tf.data.Dataset.from_tensors(
+    ...     (tf.zeros([4, 2]), tf.zeros([4]))).repeat()
+    >>> backup, done = resume_fit(model, tempfile.mkdtemp(), 2, 3)
+    >>> _ = model.fit(train.skip(done), epochs=3, steps_per_epoch=2,
+    ...               callbacks=[backup], verbose=0, shuffle=False)
+    >>> done
+    0
   """
   backup = SeedBackupAndRestore(os.path.join(str(model_dir), "backup"),
                                 double_checkpoint=True)
@@ -293,8 +302,9 @@ def skip_trained(dataset_fn, steps):
     An input function of the same kind.
 
   Example:
-    >>> distributed = strategy.distribute_datasets_from_function(
-    ...     skip_trained(dataset_fn, steps_done))
+    >>> skipped_fn = skip_trained(lambda _: tf.data.Dataset.range(10), 3)
+    >>> int(next(iter(skipped_fn(tf.distribute.InputContext()))))
+    3
   """
   def skipped_fn(context):
     per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines

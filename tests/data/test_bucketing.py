@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras_bert_lab import data
 from keras_bert_lab.data.bucketing import (bucket_boundaries, bucket_by_length,
                                            padding_share)
-from keras_bert_lab.data.tasks import classification
+from keras_bert_lab.data import classification
 from keras_bert_lab.text import BertTokenizer
 from tests.conftest import ROOT
 
@@ -116,7 +116,7 @@ def test_tagging_and_multiple_choice_cut_their_token_parts(data_dir):
   """Tagging's per-token labels and weights are cut with the features;
   multiple choice's [choices, seq] features are cut to the longest choice.
   Nothing is lost: every real token's label and weight survive."""
-  from keras_bert_lab.data.tasks import multiple_choice, tagging
+  from keras_bert_lab.data import multiple_choice, tagging
   tokenizer = BertTokenizer(VOCAB, lower_case=True)
   sentences = tagging.read_tagging_file(
       str(data_dir / "labeled/zh/peoples_daily_ner_train.bio")).take(64)
@@ -142,7 +142,7 @@ def test_tagging_and_multiple_choice_cut_their_token_parts(data_dir):
   assert padding_share(bucketed)[0] < padding_share(padded)[0]
 
   swag = multiple_choice.featurize(multiple_choice.read_swag_csv(
-      str(ROOT / "tests/data/tasks/fixtures/swag_sample.csv")), tokenizer,
+      str(ROOT / "tests/data/fixtures/swag_sample.csv")), tokenizer,
       SEQ, batch_size=4)
   for features, labels in bucket_by_length(swag.unbatch(), 4, BOUNDS,
                                            drop_remainder=False):

@@ -29,9 +29,9 @@ import tensorflow as tf
 
 from keras_bert_lab import tasks
 from keras_bert_lab.config import BertConfig
-from keras_bert_lab.data.tasks import classification, multiple_choice, squad
-from keras_bert_lab.data.tasks import squad_json
-from keras_bert_lab.data.tasks import tagging
+from keras_bert_lab.data import classification, multiple_choice, squad
+from keras_bert_lab.data import squad_json
+from keras_bert_lab.data import tagging
 from keras_bert_lab.models import (BertClassifier, BertEncoder,
                                    BertFeatureExtractor, BertMultipleChoice,
                                    BertPretrainer, BertSpanLabeler,
@@ -373,7 +373,7 @@ def real_rows(data_dir, tmp_path_factory):
   bio.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
   sentences = ["".join(line.split("\t")[0] for line in block.splitlines())
                for block in blocks]
-  fixtures = pathlib.Path(ROOT) / "tests" / "data" / "tasks" / "fixtures"
+  fixtures = pathlib.Path(ROOT) / "tests" / "data" / "fixtures"
   return {"reviews": reviews, "reviews_b": reviews[1:] + [b""],
           "bio": str(bio), "sentences": sentences,
           "squad": str(fixtures / "squad_v1.1.json"),

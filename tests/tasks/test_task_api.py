@@ -11,13 +11,13 @@ import tensorflow as tf
 
 from keras_bert_lab import finetune, tasks
 from keras_bert_lab.config import BertConfig
-from keras_bert_lab.data.tasks import tagging
+from keras_bert_lab.data import tagging
 from keras_bert_lab.models import BertEncoder
 from keras_bert_lab.text import read_vocab
 from tests.conftest import ROOT
 
 VOCAB_FILE = ROOT / "keras_bert_lab" / "resources" / "vocab.txt"
-FIXTURES = ROOT / "tests" / "data" / "tasks" / "fixtures"
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
 
 
 def _encoder(seed=0):
@@ -179,7 +179,7 @@ def test_compile_defaults_train_every_family(encoder_dir, tmp_path):
                                                  max_seq_length=16))
   _fit_one_family(tagger, tagging.read_tagging_file(str(tmp_path / "ner.bio")),
                   encoder_dir)
-  from keras_bert_lab.data.tasks import multiple_choice, squad_json
+  from keras_bert_lab.data import multiple_choice, squad_json
   qa = tasks.SquadTask(tasks.SquadConfig(max_seq_length=48, doc_stride=16,
                                          max_query_length=8))
   _fit_one_family(qa, squad_json.read_squad_json(str(FIXTURES / "squad_v1.1.json"),
@@ -194,7 +194,7 @@ def test_compile_defaults_train_every_family(encoder_dir, tmp_path):
 def test_squad_evaluation_answers_with_the_serving_graph(encoder_dir):
   """`SquadTask.answers` (question batches through `answer_questions`) gives
   the answers of the whole set at once."""
-  from keras_bert_lab.data.tasks import squad, squad_json
+  from keras_bert_lab.data import squad, squad_json
   task = tasks.SquadTask(tasks.SquadConfig(max_seq_length=48, doc_stride=16,
                                            max_query_length=8,
                                            n_best_size=4))

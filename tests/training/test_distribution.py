@@ -319,7 +319,7 @@ def test_tpu_ready_pipelines(pretraining_files):
 def test_tpu_ready_finetuning_streams(data_dir):
   """`finetune`'s training streams (shuffled passes forever, whole batches)
   reach the model with static int32 shapes, labels included."""
-  from keras_bert_lab.data.tasks import (classification, multiple_choice,
+  from keras_bert_lab.data import (classification, multiple_choice,
                                          tagging)
   from keras_bert_lab.text import BertTokenizer
   tokenizer = BertTokenizer(str(VOCAB), lower_case=True)
@@ -345,7 +345,7 @@ def test_tpu_ready_finetuning_streams(data_dir):
   _static_model_inputs(features)
   assert labels.shape == weights.shape == (4, 32)
   swag = multiple_choice.featurize(multiple_choice.read_swag_csv(
-      str(ROOT / "tests/data/tasks/fixtures/swag_sample.csv")).repeat(),
+      str(ROOT / "tests/data/fixtures/swag_sample.csv")).repeat(),
       tokenizer, 32, batch_size=4, drop_remainder=True)
   features, labels = swag.element_spec
   _static_model_inputs(features)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_lab.data.tasks import squad, squad_json
+from keras_bert_lab.data import squad, squad_json
 from keras_bert_lab.text import BertTokenizer
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"

@@ -61,7 +61,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_bert_lab.data.preprocessor import Preprocessor
-from keras_bert_lab.data.tasks.squad_json import SquadExamples
+from keras_bert_lab.data.squad_json import SquadExamples
 
 MAX_SEQ_LENGTH = 384
 DOC_STRIDE = 128
@@ -450,9 +450,9 @@ def squad_windows(examples, tokenizer, *, max_seq_length=MAX_SEQ_LENGTH,
     ...     "is_impossible": [False]})
     >>> ds = squad_windows(examples, tok, max_seq_length=32, doc_stride=8,
     ...                    max_query_length=8)
-    >>> features, labels = next(iter(ds.map(fit_inputs).batch(8)))  # for fit
-    >>> features["input_word_ids"].shape, labels["start_positions"].numpy()
-    (TensorShape([2, 32]), array([5, 0], dtype=int32))
+    >>> ds = ds.map(fit_inputs).batch(8)   # for model.fit(ds)
+    >>> ds.element_spec[0]["input_word_ids"]
+    TensorSpec(shape=(None, 32), dtype=tf.int32, name=None)
   """
   ds = examples.dataset() if isinstance(examples, SquadExamples) else examples
   preprocessor = SquadPreprocessor.of(tokenizer, max_seq_length, doc_stride,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_lab.data.tasks import multiple_choice as mc
+from keras_bert_lab.data import multiple_choice as mc
 from keras_bert_lab.text import BertTokenizer
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "swag_sample.csv"

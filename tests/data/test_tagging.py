@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_lab.data.tasks.tagging import (align_words, learn_tags,
+from keras_bert_lab.data.tagging import (align_words, learn_tags,
                                                read_tagging_file,
                                                tagging_dataset, tfds_tagging,
                                                word_level)

@@ -36,7 +36,9 @@ from keras_bert_lab.checkpoints import own
 from keras_bert_lab.checkpoints.names import (CLASSIFIER_BIAS,
                                               CLASSIFIER_WEIGHTS, SQUAD_BIAS,
                                               SQUAD_WEIGHTS)
-from keras_bert_lab.models.encoder import FEATURES, encoder_for_checkpoint
+from keras_bert_lab.models.encoder import (FEATURES, EncoderAttributes,
+                                          default_optimizer,
+                                          encoder_for_checkpoint)
 
 logger = logging.getLogger("keras_bert_lab")
 
@@ -76,7 +78,7 @@ class OutputLogits(keras.layers.Layer):
 
   Example:
     >>> OutputLogits(3, 0.02)(ops.ones([2, 16])).shape
-    (2, 3)
+    TensorShape([2, 3])
   """
 
   def __init__(self, num_outputs, initializer_range=0.02, **kwargs):
@@ -117,7 +119,7 @@ class FlattenChoices(keras.layers.Layer):
   Example:
     >>> FlattenChoices()({"input_word_ids": ops.ones([2, 4, 8], "int32")})[
     ...     "input_word_ids"].shape
-    (8, 8)
+    TensorShape([8, 8])
   """
 
   def call(self, features):
@@ -134,7 +136,7 @@ class UnflattenChoices(keras.layers.Layer):
 
   Example:
     >>> UnflattenChoices()(ops.ones([8, 1]), ops.ones([2, 4, 8], "int32")).shape
-    (2, 4)
+    TensorShape([2, 4])
   """
 
   def __init__(self, **kwargs):
@@ -165,7 +167,7 @@ def _deserialize_encoder(encoder):
   return encoder
 
 
-class BertTaskModel(keras.Model):
+class BertTaskModel(EncoderAttributes, keras.Model):
   """Shared behaviour of the task models: config, labels, save and load.
 
   Not built directly; see `BertClassifier`, `BertTokenClassifier`,
@@ -210,21 +212,6 @@ class BertTaskModel(keras.Model):
     self.dropout_rate = dropout
 
   @property
-  def config(self):
-    """The encoder's `BertConfig`."""
-    return self.encoder.config
-
-  @property
-  def vocab(self):
-    """The encoder's vocabulary (list of tokens) or None."""
-    return self.encoder.vocab
-
-  @property
-  def lower_case(self):
-    """Whether the vocabulary expects lower-cased text."""
-    return self.encoder.lower_case
-
-  @property
   def num_outputs(self):
     """Rows of the head's `output_weights`."""
     return self.head.num_outputs
@@ -256,7 +243,7 @@ class BertTaskModel(keras.Model):
 
     As keras-hub's tasks: `model.compile()` then `model.fit(dataset)` trains
     with the right loss (`default_loss`) and metrics (`default_metrics`),
-    and `optimizer="auto"` is Adam at 5e-5. Pass any of them to override.
+    and `optimizer="auto"` is BERT's AdamW at 5e-5 (`default_optimizer`). Pass any of them to override.
 
     Args:
       optimizer, loss, metrics, weighted_metrics: as `keras.Model.compile`;
@@ -264,6 +251,8 @@ class BertTaskModel(keras.Model):
       **kwargs: the other `keras.Model.compile` arguments.
 
     Example:
+      >>> from keras_bert_lab import BertConfig
+      >>> from keras_bert_lab.models import BertEncoder
       >>> clf = BertClassifier(BertEncoder(BertConfig.preset(
       ...     "tiny", vocab_size=100)), labels=["neg", "pos"])
       >>> clf.compile()
@@ -271,7 +260,7 @@ class BertTaskModel(keras.Model):
       'sparse_categorical_crossentropy'
     """
     if optimizer == "auto":
-      optimizer = keras.optimizers.Adam(5e-5)
+      optimizer = default_optimizer(5e-5)
     if loss == "auto":
       loss = self.default_loss()
     plain, weighted = self.default_metrics()
@@ -318,8 +307,17 @@ class BertTaskModel(keras.Model):
         ...).
 
     Example:
-      >>> model.save_pretrained("/tmp/sst2", max_seq_length=128,
+      >>> import os, tempfile
+      >>> from keras_bert_lab import BertConfig
+      >>> from keras_bert_lab.models import BertEncoder
+      >>> model = BertClassifier(BertEncoder(BertConfig.preset(
+      ...     "tiny", vocab_size=100)), labels=["neg", "pos"])
+      >>> folder = os.path.join(tempfile.mkdtemp(), "sst2")
+      >>> model.save_pretrained(folder, max_seq_length=128,
       ...                       text_column="sentence")
+      >>> sorted(os.listdir(folder))
+      ['config.json', 'keras_bert_lab.json', 'model.safetensors', 'task.json',
+       'tokenizer_config.json']
     """
     clash = sorted(set(task_info) & set(MODEL_KEYS))
     if clash:
@@ -370,10 +368,16 @@ class BertClassifier(BertTaskModel):
     float32 logits `[batch, num_classes]` (regression: `[batch, 1]`).
 
   Example:
+    >>> from keras_bert_lab import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
     >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
     >>> clf = BertClassifier(enc, num_classes=2, labels=["neg", "pos"])
     >>> clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(
     ...     from_logits=True))
+    >>> ids = ops.ones([4, 8], "int32")
+    >>> clf({"input_word_ids": ids, "input_mask": ids,
+    ...      "input_type_ids": ids * 0}).shape
+    TensorShape([4, 2])
   """
 
   hf_architecture = "BertForSequenceClassification"
@@ -432,8 +436,15 @@ class BertClassifier(BertTaskModel):
         neither a head nor a `num_classes`.
 
     Example:
-      >>> clf = BertClassifier.from_pretrained("all-MiniLM-L6-v2/",
-      ...                                      num_classes=2)
+      >>> import os, tempfile
+      >>> from keras_bert_lab import BertConfig
+      >>> from keras_bert_lab.models import BertEncoder
+      >>> folder = os.path.join(tempfile.mkdtemp(), "bert")
+      >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
+      >>> enc.save_pretrained(folder)   # an encoder: no head
+      >>> clf = BertClassifier.from_pretrained(folder, num_classes=2)
+      >>> clf.num_outputs, clf.labels
+      (2, None)
     """
     return _from_pretrained(
         cls, source, "num_classes", num_classes, labels, config_overrides,
@@ -465,7 +476,14 @@ class BertTokenClassifier(BertTaskModel):
     float32 logits `[batch, seq, num_labels]`.
 
   Example:
+    >>> from keras_bert_lab import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
     >>> tagger = BertTokenClassifier(enc, labels=["O", "B-LOC", "I-LOC"])
+    >>> ids = ops.ones([4, 8], "int32")
+    >>> tagger({"input_word_ids": ids, "input_mask": ids,
+    ...         "input_type_ids": ids * 0}).shape
+    TensorShape([4, 8, 3])
   """
 
   hf_architecture = "BertForTokenClassification"
@@ -514,7 +532,16 @@ class BertTokenClassifier(BertTaskModel):
       A `BertTokenClassifier`.
 
     Example:
-      >>> tagger = BertTokenClassifier.from_pretrained("ner_model/")
+      >>> import os, tempfile
+      >>> from keras_bert_lab import BertConfig
+      >>> from keras_bert_lab.models import BertEncoder
+      >>> folder = os.path.join(tempfile.mkdtemp(), "ner_model")
+      >>> BertTokenClassifier(BertEncoder(BertConfig.preset(
+      ...     "tiny", vocab_size=100)), labels=["O", "B-LOC", "I-LOC"]
+      ...     ).save_pretrained(folder)
+      >>> tagger = BertTokenClassifier.from_pretrained(folder)  # head, labels
+      >>> tagger.labels
+      ['O', 'B-LOC', 'I-LOC']
     """
     return _from_pretrained(
         cls, source, "num_labels", num_labels, labels, config_overrides,
@@ -544,11 +571,17 @@ class BertSpanLabeler(BertTaskModel):
     `{"start_positions", "end_positions"}` (int32 `[batch]`).
 
   Example:
-    >>> qa = BertSpanLabeler(enc)
+    >>> from keras_bert_lab import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> qa = BertSpanLabeler(BertEncoder(BertConfig.preset("tiny",
+    ...                                                    vocab_size=100)))
     >>> sce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     >>> qa.compile("adam", loss={"start_logits": sce, "end_logits": sce})
-    >>> qa.fit(ds)  # ds yields (features, {"start_positions": s,
-    ...             #                       "end_positions": e})
+    >>> ids = ops.ones([4, 8], "int32")
+    >>> out = qa({"input_word_ids": ids, "input_mask": ids,
+    ...           "input_type_ids": ids * 0})
+    >>> out["start_logits"].shape, out["end_logits"].shape
+    (TensorShape([4, 8]), TensorShape([4, 8]))
   """
 
   hf_architecture = "BertForQuestionAnswering"
@@ -622,7 +655,15 @@ class BertSpanLabeler(BertTaskModel):
       A `BertSpanLabeler`.
 
     Example:
-      >>> qa = BertSpanLabeler.from_pretrained("squad_model/")
+      >>> import os, tempfile
+      >>> from keras_bert_lab import BertConfig
+      >>> from keras_bert_lab.models import BertEncoder
+      >>> folder = os.path.join(tempfile.mkdtemp(), "squad_model")
+      >>> BertSpanLabeler(BertEncoder(BertConfig.preset(
+      ...     "tiny", vocab_size=100))).save_pretrained(folder, doc_stride=64)
+      >>> qa = BertSpanLabeler.from_pretrained(folder)
+      >>> qa.task, qa.task_info
+      ('squad', {'doc_stride': 64})
     """
     return _from_pretrained(
         cls, source, None, 2, None, config_overrides,
@@ -652,7 +693,14 @@ class BertMultipleChoice(BertTaskModel):
     float32 logits `[batch, K]`.
 
   Example:
+    >>> from keras_bert_lab import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
     >>> mc = BertMultipleChoice(enc, num_choices=4)
+    >>> ids = ops.ones([2, 4, 8], "int32")   # [batch, K, seq]
+    >>> mc({"input_word_ids": ids, "input_mask": ids,
+    ...     "input_type_ids": ids * 0}).shape
+    TensorShape([2, 4])
   """
 
   hf_architecture = "BertForMultipleChoice"
@@ -698,7 +746,15 @@ class BertMultipleChoice(BertTaskModel):
       A `BertMultipleChoice`.
 
     Example:
-      >>> mc = BertMultipleChoice.from_pretrained("swag_model/")
+      >>> import os, tempfile
+      >>> from keras_bert_lab import BertConfig
+      >>> from keras_bert_lab.models import BertEncoder
+      >>> folder = os.path.join(tempfile.mkdtemp(), "swag_model")
+      >>> BertMultipleChoice(BertEncoder(BertConfig.preset(
+      ...     "tiny", vocab_size=100)), num_choices=4).save_pretrained(folder)
+      >>> mc = BertMultipleChoice.from_pretrained(folder, num_choices=4)
+      >>> mc.task, mc.num_choices
+      ('multiple_choice', 4)
     """
     return _from_pretrained(
         cls, source, None, 1, None, config_overrides,
@@ -747,7 +803,13 @@ def read_task_metadata(folder):
     it has); else `{}`.
 
   Example:
-    >>> read_task_metadata("sst2_model/")["labels"]
+    >>> import os, tempfile
+    >>> from keras_bert_lab import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> folder = os.path.join(tempfile.mkdtemp(), "sst2_model")
+    >>> BertClassifier(BertEncoder(BertConfig.preset("tiny", vocab_size=100)),
+    ...                labels=["negative", "positive"]).save_pretrained(folder)
+    >>> read_task_metadata(folder)["labels"]
     ['negative', 'positive']
   """
   if not isinstance(folder, (str, os.PathLike)) or not os.path.isdir(folder):
@@ -878,9 +940,16 @@ def load_task_model(path, **config_overrides):
       files found.
 
   Example:
-    >>> model, info = load_task_model("runs/sst2")
-    >>> info["task"], info["labels"]
-    ('classification', ['negative', 'positive'])
+    >>> import os, tempfile
+    >>> from keras_bert_lab import BertConfig
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> folder = os.path.join(tempfile.mkdtemp(), "sst2")   # as finetune
+    >>> BertClassifier(BertEncoder(BertConfig.preset("tiny", vocab_size=100)),
+    ...                labels=["negative", "positive"]).save_pretrained(
+    ...     folder, max_seq_length=128)
+    >>> model, info = load_task_model(folder)
+    >>> info["task"], info["labels"], info["max_seq_length"]
+    ('classification', ['negative', 'positive'], 128)
   """
   meta = read_task_metadata(path)
   if not meta:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_lab.data.tasks.classification import (
+from keras_bert_lab.data.classification import (
     classification_dataset, json_unescape, label_table, learn_labels,
     read_classification_file, tfds_classification)
 from keras_bert_lab.data.dev_split import split_dev
