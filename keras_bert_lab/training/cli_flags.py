@@ -23,8 +23,10 @@ def define_distribution_flags():
   flags.DEFINE_list("bucket_boundaries", [], "Sequence-length bucketing for "
                     "training: each batch padded only to the smallest of "
                     "these lengths (and max_seq_length) that fits its "
-                    "examples, e.g. 32,64,96. Empty: every batch padded to "
-                    "max_seq_length.")
+                    "examples, e.g. 32,64,96. Empty: pretrain pads every "
+                    "batch to max_seq_length; finetune pads each batch to "
+                    "its longest row (TPU or --jit_compile: to "
+                    "max_seq_length).")
   flags.DEFINE_integer("num_cpu_devices", 1, "Split the CPU into this many "
                        "logical devices (MirroredStrategy replicas without "
                        "accelerators: tests, dry runs).", lower_bound=1)
