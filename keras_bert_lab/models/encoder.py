@@ -184,6 +184,36 @@ class BertEncoder(keras.Model):
     return cls(**config)
 
   @classmethod
+  def from_vocab(cls, vocab=None, preset="tiny", lower_case=True,
+                 **config_overrides):
+    """A new, randomly initialised encoder of a preset size for `vocab`.
+
+    What pre-training from scratch starts from (`pretrain --model_size`).
+
+    Args:
+      vocab: a `vocab.txt` path or a token list; default the bundled
+        8,000-token vocabulary (`text.BUNDLED_VOCAB`).
+      preset: a `BertConfig.preset` name (tiny, mini, small, medium, base,
+        large).
+      lower_case: whether the vocabulary expects lower-cased text.
+      **config_overrides: other `BertConfig` fields.
+
+    Returns:
+      A `BertEncoder` carrying `vocab`.
+
+    Example:
+      >>> encoder = BertEncoder.from_vocab(num_layers=1)
+      >>> encoder.config.vocab_size, encoder.config.num_layers
+      (8000, 1)
+    """
+    from keras_bert_lab.text import BUNDLED_VOCAB, read_vocab
+    if vocab is None or not isinstance(vocab, (list, tuple)):
+      vocab = read_vocab(vocab or BUNDLED_VOCAB)
+    return cls(BertConfig.preset(preset, vocab_size=len(vocab),
+                                 **config_overrides),
+               vocab=list(vocab), lower_case=lower_case)
+
+  @classmethod
   def from_pretrained(cls, source, **config_overrides):
     """Builds an encoder from a checkpoint (heads in it are reported unused).
 

@@ -106,18 +106,12 @@ class EncoderServing(tf.Module):
     pretrainer: optional `BertPretrainer` over `encoder` (adds `mlm`).
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
-    >>> from keras_bert_lab import BertConfig
+    >>> from keras_bert_lab import tasks
     >>> from keras_bert_lab.models import BertEncoder
-    >>> encoder = BertEncoder(BertConfig(
-    ...     vocab_size=tok.vocab_size, hidden_size=32, num_layers=1,
-    ...     num_heads=2, intermediate_size=64, max_position_embeddings=64))
-    >>> module = EncoderServing(encoder, tok, 16)  # or its loaded export
+    >>> encoder = BertEncoder.from_vocab()
+    >>> module = EncoderServing(encoder, tasks.load_tokenizer(encoder), 16)
     >>> module.embed(tf.constant(["the end"]))["embedding"].shape
-    TensorShape([1, 32])
+    TensorShape([1, 128])
   """
 
   def __init__(self, encoder, tokenizer, seq_length, pretrainer=None):

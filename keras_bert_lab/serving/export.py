@@ -201,23 +201,14 @@ def export(model_dir, export_dir, version=None, max_seq_length=None,
 
   Example:
     >>> import os, tempfile
-    >>> from importlib import resources
-    >>> from keras_bert_lab import BertConfig, tasks
+    >>> from keras_bert_lab import tasks
     >>> from keras_bert_lab.models import BertClassifier, BertEncoder
-    >>> from keras_bert_lab.text import read_vocab
-    >>> vocab = read_vocab(resources.files("keras_bert_lab") / "resources"
-    ...                    / "vocab.txt")
-    >>> clf = BertClassifier(BertEncoder(BertConfig(
-    ...     vocab_size=len(vocab), hidden_size=32, num_layers=1, num_heads=2,
-    ...     intermediate_size=64, max_position_embeddings=64), vocab=vocab),
-    ...     labels=["neg", "pos"])
-    >>> base = tempfile.mkdtemp()
-    >>> task = tasks.get_task("classification", max_seq_length=16)
-    >>> task.save(clf, os.path.join(base, "run"))   # as finetune leaves it
-    >>> paths = export(os.path.join(base, "run"), os.path.join(base, "export"),
-    ...                version=1)
-    >>> [os.path.relpath(p, base) for p in paths]
-    ['export/1']
+    >>> clf = BertClassifier(BertEncoder.from_vocab(), labels=["neg", "pos"])
+    >>> base = tempfile.mkdtemp()   # a run folder, as finetune leaves it:
+    >>> tasks.get_task("classification").save(clf, os.path.join(base, "run"))
+    >>> [os.path.relpath(p, base) for p in export(
+    ...     os.path.join(base, "run"), os.path.join(base, "out"), version=1)]
+    ['out/1']
   """
   if version is None:
     version = int(time.time())

@@ -21,24 +21,14 @@ class MultipleChoiceServing(TaskServing):
   Args: `TaskServing`'s, for a `MultipleChoiceTask` and its `BertMultipleChoice`.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab import BertConfig, tasks
-    >>> from keras_bert_lab.models import BertMultipleChoice, BertEncoder
-    >>> from keras_bert_lab.text import read_vocab
-    >>> vocab = read_vocab(resources.files("keras_bert_lab") / "resources"
-    ...                    / "vocab.txt")
-    >>> mc = BertMultipleChoice(BertEncoder(BertConfig(
-    ...     vocab_size=len(vocab), hidden_size=32, num_layers=1, num_heads=2,
-    ...     intermediate_size=64, max_position_embeddings=64), vocab=vocab),
-    ...     num_choices=2)
-    >>> task = tasks.get_task("multiple_choice", num_choices=2,
-    ...                       max_seq_length=16)
-    >>> tok = tasks.load_tokenizer(mc)
-    >>> out = MultipleChoiceServing(task, mc, tok).serve(
-    ...     tf.constant(["He opens the door."]),
-    ...     tf.constant([["He walks in.", "He sings."]]))
-    >>> out["choice"].shape, out["probabilities"].shape
-    (TensorShape([1]), TensorShape([1, 2]))
+    >>> from keras_bert_lab import tasks
+    >>> from keras_bert_lab.models import BertEncoder, BertMultipleChoice
+    >>> mc = BertMultipleChoice(BertEncoder.from_vocab())
+    >>> choices = tf.constant([["He walks in.", "He sings."]])
+    >>> MultipleChoiceServing(tasks.get_task("multiple_choice"), mc,
+    ...                       tasks.load_tokenizer(mc)).serve(
+    ...     tf.constant(["He opens the door."]), choices)["choice"].shape
+    TensorShape([1])
   """
 
   def __init__(self, task, model, tokenizer):

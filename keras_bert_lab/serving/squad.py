@@ -25,21 +25,13 @@ class SquadServing(TaskServing):
   Args: `TaskServing`'s, for a `SquadTask` and its `BertSpanLabeler`.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab import BertConfig, tasks
-    >>> from keras_bert_lab.models import BertSpanLabeler, BertEncoder
-    >>> from keras_bert_lab.text import read_vocab
-    >>> vocab = read_vocab(resources.files("keras_bert_lab") / "resources"
-    ...                    / "vocab.txt")
-    >>> qa = BertSpanLabeler(BertEncoder(BertConfig(
-    ...     vocab_size=len(vocab), hidden_size=32, num_layers=1, num_heads=2,
-    ...     intermediate_size=64, max_position_embeddings=64), vocab=vocab))
-    >>> task = tasks.get_task("squad", max_seq_length=32, doc_stride=8,
-    ...                       max_query_length=8)
-    >>> tok = tasks.load_tokenizer(qa)
-    >>> out = SquadServing(task, qa, tok).serve(
-    ...     tf.constant(["Who came?"]), tf.constant(["Elinor came."]))
-    >>> out["answer"].shape   # untrained: some span of the context
+    >>> from keras_bert_lab import tasks
+    >>> from keras_bert_lab.models import BertEncoder, BertSpanLabeler
+    >>> qa = BertSpanLabeler(BertEncoder.from_vocab())
+    >>> task = tasks.get_task("squad", max_seq_length=32, max_query_length=8)
+    >>> module = SquadServing(task, qa, tasks.load_tokenizer(qa))
+    >>> module.serve(tf.constant(["Who came?"]), tf.constant(["Elinor came."])
+    ...              )["answer"].shape   # untrained: some span of the context
     TensorShape([1])
   """
 

@@ -31,21 +31,13 @@ class TaggerServing(TaskServing):
   Args: `TaskServing`'s, for a `TaggingTask` and its `BertTokenClassifier`.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab import BertConfig, tasks
-    >>> from keras_bert_lab.models import BertTokenClassifier, BertEncoder
-    >>> from keras_bert_lab.text import read_vocab
-    >>> vocab = read_vocab(resources.files("keras_bert_lab") / "resources"
-    ...                    / "vocab.txt")
-    >>> tagger = BertTokenClassifier(BertEncoder(BertConfig(
-    ...     vocab_size=len(vocab), hidden_size=32, num_layers=1, num_heads=2,
-    ...     intermediate_size=64, max_position_embeddings=64), vocab=vocab),
-    ...     labels=["O", "B-PER", "I-PER"])
-    >>> task = tasks.get_task("tagging", labels=["O", "B-PER", "I-PER"],
-    ...                       max_seq_length=16)
-    >>> tok = tasks.load_tokenizer(tagger)
-    >>> module = TaggerServing(task, tagger, tok)   # serve(text) splits text
-    >>> module.tag_words(tf.constant([["Elinor", "smiled"]]))["labels"].shape
+    >>> from keras_bert_lab import tasks
+    >>> from keras_bert_lab.models import BertEncoder, BertTokenClassifier
+    >>> tagger = BertTokenClassifier(BertEncoder.from_vocab(), num_labels=2)
+    >>> task = tasks.get_task("tagging", labels=["O", "B-PER"])
+    >>> words = tf.constant([["Elinor", "smiled"]])   # serve(text) splits text
+    >>> TaggerServing(task, tagger, tasks.load_tokenizer(tagger)).tag_words(
+    ...     words)["labels"].shape
     TensorShape([1, 2])
   """
 

@@ -16,9 +16,13 @@ Example:
 """
 
 import os
+import pathlib
 
 import tensorflow as tf
 
+# The 8,000-token vocabulary learned from the bundled quick-start corpus.
+BUNDLED_VOCAB = (pathlib.Path(__file__).resolve().parents[1] / "resources" /
+                 "vocab.txt")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 

@@ -25,10 +25,10 @@ import time
 
 import tensorflow as tf
 
+from keras_bert_lab.text.vocab_io import BUNDLED_VOCAB
+
 logger = logging.getLogger("keras_bert_lab")
 
-BUNDLED_VOCAB = (pathlib.Path(__file__).resolve().parents[1] / "resources" /
-                 "vocab.txt")
 
 # The fields (flags) that decide the training examples and their order: a
 # resumed run continues at the saved data position only if they stay the
