@@ -507,9 +507,8 @@ class ClassificationPreprocessor(Preprocessor):
 
   def __init__(self, tokenizer, seq_length, truncation="longest_first",
                **kwargs):
-    super().__init__(tokenizer, **kwargs)
-    self.seq_length = int(seq_length)
-    self.truncation = truncation
+    super().__init__(tokenizer, dict(seq_length=int(seq_length),
+                                     truncation=truncation), **kwargs)
     # One segment: waterfall keeps its head. (tensorflow-text's
     # ShrinkLongestTrimmer fails to trace on a single segment.)
     self._single = BertPacker.for_tokenizer(tokenizer, seq_length,

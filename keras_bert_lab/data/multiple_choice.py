@@ -265,10 +265,8 @@ class MultipleChoicePreprocessor(Preprocessor):
     The three int32 [batch, K, seq_length] features.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> pre = MultipleChoicePreprocessor(tok, 16)
     >>> pre(tf.constant(["He opens the door."]),
     ...     tf.constant([["He walks in.", "He sings."]]))["input_mask"].shape
@@ -280,9 +278,8 @@ class MultipleChoicePreprocessor(Preprocessor):
   def __init__(self, tokenizer, seq_length, truncation="longest_first",
                **kwargs):
     from keras_bert_lab.text import BertPacker
-    super().__init__(tokenizer, **kwargs)
-    self.seq_length = int(seq_length)
-    self.truncation = truncation
+    super().__init__(tokenizer, dict(seq_length=int(seq_length),
+                                     truncation=truncation), **kwargs)
     self._packer = BertPacker.for_tokenizer(tokenizer, seq_length,
                                             truncation=truncation)
 
@@ -313,10 +310,8 @@ def featurize(dataset, tokenizer, seq_length, batch_size, num_choices=None,
     alone without labels.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "val.csv")
     >>> with open(path, "w") as f:   # SWAG's columns, with 2 endings

@@ -20,6 +20,8 @@ class Preprocessor(keras.layers.Layer):
 
   Args:
     tokenizer: a `keras_bert_lab.text.BertTokenizer`.
+    settings: `{name: value}` of the subclass' `settings`, kept as
+      attributes.
     **kwargs: passed to `keras.layers.Layer`.
 
   Example:
@@ -36,9 +38,11 @@ class Preprocessor(keras.layers.Layer):
 
   settings = ()   # constructor arguments `get_config` records
 
-  def __init__(self, tokenizer, **kwargs):
+  def __init__(self, tokenizer, settings, **kwargs):
     kwargs.setdefault("trainable", False)
     super().__init__(**kwargs)
+    for name in self.settings:
+      setattr(self, name, settings[name])
     # Strings in, ragged or int features out: Keras must not cast them.
     self._convert_input_args = False
     self._allow_non_tensor_positional_args = True

@@ -432,10 +432,8 @@ def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
     `next_sentence_labels` [batch], all int32; `masked_lm_weights` float32.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> docs = tf.data.Dataset.from_tensor_slices(tf.ragged.constant([
     ...     ["It is a truth universally acknowledged.", "He was single."],
     ...     ["Emma Woodhouse was handsome.", "She was clever.", "And rich."]]))

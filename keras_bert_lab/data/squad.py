@@ -236,10 +236,8 @@ def squad_features(tokenizer, questions, contexts, answer_texts=None,
     ValueError: `max_seq_length <= max_query_length + 3` (as the original).
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> w = squad_features(tok, tf.constant(["Who?"]),
     ...                    tf.constant(["Elinor smiled."]))
     >>> w["input_word_ids"].shape, w["token_char_start"][0, :6].numpy()
@@ -393,10 +391,8 @@ class SquadPreprocessor(Preprocessor):
     `squad_features`' dict of windows.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> pre = SquadPreprocessor(tok, 32, 8, 8)
     >>> windows = pre(tf.constant(["who came?"]),
     ...               tf.constant(["ann came. " * 10]))
@@ -409,10 +405,9 @@ class SquadPreprocessor(Preprocessor):
   def __init__(self, tokenizer, seq_length=MAX_SEQ_LENGTH,
                doc_stride=DOC_STRIDE, max_query_length=MAX_QUERY_LENGTH,
                **kwargs):
-    super().__init__(tokenizer, **kwargs)
-    self.seq_length = int(seq_length)
-    self.doc_stride = int(doc_stride)
-    self.max_query_length = int(max_query_length)
+    super().__init__(tokenizer, dict(
+        seq_length=int(seq_length), doc_stride=int(doc_stride),
+        max_query_length=int(max_query_length)), **kwargs)
 
   def call(self, questions, contexts, **answers):
     return squad_features(
@@ -439,10 +434,8 @@ def squad_windows(examples, tokenizer, *, max_seq_length=MAX_SEQ_LENGTH,
     example order. Use `fit_inputs` / `model_inputs` to feed a model.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> examples = tf.data.Dataset.from_tensor_slices({  # or SquadExamples
     ...     "example_index": tf.constant([0], tf.int64),
     ...     "question": ["who came?"], "context": ["Elinor came. " * 10],
@@ -522,10 +515,8 @@ def squad_postprocess(start_logits, end_logits, windows, contexts, *,
         `nbest_predictions.json` (char offsets -1 for the null entry).
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> contexts = tf.constant(["Elinor came."])
     >>> w = squad_features(tok, tf.constant(["who came?"]), contexts,
     ...                    max_seq_length=16, max_query_length=8)
@@ -698,10 +689,8 @@ def answer_questions(span_labeler, preprocessor, questions, contexts, *,
     `squad_postprocess`' dict, one row per question.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> from keras_bert_lab import BertConfig
     >>> from keras_bert_lab.models import BertEncoder, BertSpanLabeler
     >>> qa = BertSpanLabeler(BertEncoder(BertConfig(

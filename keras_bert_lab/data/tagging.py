@@ -199,12 +199,8 @@ def learn_tags(sentences, batch_size=1024):
     list of str.
 
   Example:
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "train.bio")
-    >>> with open(path, "w") as f:
-    ...   _ = f.write("Elinor B-PER\\nDashwood I-PER\\nsmiled O\\n\\nin O\\n"
-    ...               "London B-LOC\\n")
-    >>> learn_tags(read_tagging_file(path))
+    >>> learn_tags(tf.data.Dataset.from_tensor_slices({"tags": tf.ragged.constant(
+    ...     [["B-PER", "I-PER", "O"], ["O", "B-LOC"]])}))
     ['O', 'B-LOC', 'B-PER', 'I-PER']
   """
   tags = set()
@@ -243,10 +239,8 @@ def align_words(words, tokenizer, seq_length, empty_words="unk"):
     the word's index in its sentence, and -1 elsewhere.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> features, index = align_words(
     ...     tf.ragged.constant([["Elinor", "smiled", "unaffably"]]), tok, 8)
     >>> index.numpy().tolist()   # [CLS] elinor smiled u ##n ##a ##f [SEP]
@@ -320,10 +314,8 @@ class TaggingPreprocessor(Preprocessor):
     `(features, word_index)` of `align_words`.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> pre = TaggingPreprocessor(tok, 16, "characters")
     >>> words, starts, ends = pre.split(tf.constant(["Ann ６０"]))
     >>> words.to_list(), starts.to_list()
@@ -334,16 +326,15 @@ class TaggingPreprocessor(Preprocessor):
 
   def __init__(self, tokenizer, seq_length, word_units="whitespace",
                empty_words="unk", **kwargs):
-    super().__init__(tokenizer, **kwargs)
     if word_units not in WORD_UNITS:
       raise ValueError(f"word_units={word_units!r} is not one of "
                        f"{WORD_UNITS}.")
     if empty_words not in EMPTY_WORDS:
       raise ValueError(f"empty_words={empty_words!r} is not one of "
                        f"{EMPTY_WORDS}.")
-    self.seq_length = int(seq_length)
-    self.word_units = word_units
-    self.empty_words = empty_words
+    super().__init__(tokenizer, dict(
+        seq_length=int(seq_length), word_units=word_units,
+        empty_words=empty_words), **kwargs)
 
   def split(self, text):
     """Raw text -> `(words, starts, ends)` by `word_units`.
@@ -460,10 +451,8 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
     the sentence's first line and the tag.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "train.bio")
     >>> with open(path, "w") as f:

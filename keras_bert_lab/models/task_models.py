@@ -487,6 +487,7 @@ class BertTokenClassifier(BertTaskModel):
   """
 
   hf_architecture = "BertForTokenClassification"
+  task = "tagging"
 
   def __init__(self, encoder, num_labels=None, dropout=None, labels=None,
                task_info=None, **kwargs):
@@ -494,9 +495,6 @@ class BertTokenClassifier(BertTaskModel):
     self._init_dropout_head(encoder, "num_labels", num_labels, labels,
                             dropout, task_info, "sequence_output", kwargs)
 
-  @property
-  def task(self):
-    return "tagging"
 
   def default_loss(self):
     # Mean over the words' first wordpieces (sample_weight 1), not over
@@ -585,6 +583,7 @@ class BertSpanLabeler(BertTaskModel):
   """
 
   hf_architecture = "BertForQuestionAnswering"
+  task = "squad"
   head_names = (SQUAD_WEIGHTS, SQUAD_BIAS)
 
   def __init__(self, encoder, task_info=None, labels=None, **kwargs):
@@ -599,9 +598,6 @@ class BertSpanLabeler(BertTaskModel):
                      **kwargs)
     self._set_task_attributes(encoder, head, None, task_info)
 
-  @property
-  def task(self):
-    return "squad"
 
   def default_loss(self):
     # run_squad.py: the mean of the start and end losses (`compile` weighs
@@ -704,6 +700,7 @@ class BertMultipleChoice(BertTaskModel):
   """
 
   hf_architecture = "BertForMultipleChoice"
+  task = "multiple_choice"
 
   def __init__(self, encoder, num_choices=None, dropout=None, task_info=None,
                labels=None, **kwargs):
@@ -722,9 +719,6 @@ class BertMultipleChoice(BertTaskModel):
     self.num_choices = num_choices
     self.dropout_rate = dropout
 
-  @property
-  def task(self):
-    return "multiple_choice"
 
   def get_config(self):
     return {**self._base_config(), "num_choices": self.num_choices,

@@ -37,13 +37,16 @@ class TaskServing(tf.Module):
     task: the model's `keras_bert_lab.tasks.Task` (its config as trained).
     model: the fine-tuned Keras task model.
     tokenizer: its `BertTokenizer`.
+    inputs: the preprocessor's raw inputs' `tf.TensorSpec`s: with them,
+      `preprocess(*inputs)` (a `tf.function` saved with the module, not a
+      signature) returns the features the preprocessor makes.
 
   Attributes:
     preprocessor: `task.preprocessor(tokenizer)`, the layer training used.
     config: `task.config`.
   """
 
-  def __init__(self, task, model, tokenizer):
+  def __init__(self, task, model, tokenizer, inputs=None):
     super().__init__()
     self.model = model
     self.tf_variables = tf_variables(model)
@@ -52,6 +55,9 @@ class TaskServing(tf.Module):
     self.preprocessor = task.preprocessor(tokenizer)
     self.seq_length = int(task.config.max_seq_length)
     self._xla_model = None
+    if inputs is not None:
+      self.preprocess = tf.function(lambda *raw: self.preprocessor(*raw),
+                                    input_signature=inputs)
 
   def labels_of(self, what="labels"):
     """The config's label names, checked against the head's size.

@@ -38,21 +38,17 @@ class ClassifierServing(TaskServing):
   """
 
   def __init__(self, task, model, tokenizer):
-    super().__init__(task, model, tokenizer)
+    inputs = [STRING_BATCH] * (2 if task.config.pair else 1)
+    super().__init__(task, model, tokenizer, inputs)
     self.regression = bool(self.config.regression)
     self.pair = bool(self.config.pair)
     self.labels = None if self.regression else self.labels_of()
     if self.pair:
-      inputs = [STRING_BATCH, STRING_BATCH]
       self.serve = tf.function(lambda text, text_b: self._outputs(
-          text, text_b), input_signature=inputs)
-      self.preprocess = tf.function(lambda text, text_b: self.preprocessor(
           text, text_b), input_signature=inputs)
     else:
       self.serve = tf.function(lambda text: self._outputs(text),
-                               input_signature=[STRING_BATCH])
-      self.preprocess = tf.function(lambda text: self.preprocessor(text),
-                                    input_signature=[STRING_BATCH])
+                               input_signature=inputs)
     self.serve_examples = tf.function(self._serve_examples,
                                       input_signature=[STRING_BATCH])
 

@@ -34,10 +34,8 @@ class PreprocessServing(tf.Module):
     seq_length: packed length.
 
   Example:
-    >>> from importlib import resources
-    >>> from keras_bert_lab.text import BertTokenizer
-    >>> tok = BertTokenizer(resources.files("keras_bert_lab") / "resources"
-    ...                     / "vocab.txt")
+    >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
+    >>> tok = BertTokenizer(BUNDLED_VOCAB)
     >>> pre = PreprocessServing(tok, 8)  # or tf.saved_model.load(its export)
     >>> f = pre.bert_pack_inputs([pre.tokenize(tf.constant(["the end"])),
     ...                           pre.tokenize(tf.constant(["the"]))])

@@ -32,12 +32,9 @@ class MultipleChoiceServing(TaskServing):
   """
 
   def __init__(self, task, model, tokenizer):
-    super().__init__(task, model, tokenizer)
+    super().__init__(task, model, tokenizer, [STRING_BATCH, _CHOICES])
     self.serve = tf.function(self._serve,
                              input_signature=[STRING_BATCH, _CHOICES])
-    self.preprocess = tf.function(
-        lambda context, choices: self.preprocessor(context, choices),
-        input_signature=[STRING_BATCH, _CHOICES])
 
   def _serve(self, context, choices):
     features = self.preprocessor(context, choices)

@@ -36,13 +36,10 @@ class SquadServing(TaskServing):
   """
 
   def __init__(self, task, model, tokenizer):
-    super().__init__(task, model, tokenizer)
+    super().__init__(task, model, tokenizer, [STRING_BATCH, STRING_BATCH])
     self.post = task.post_settings()
     self.serve = tf.function(self._serve,
                              input_signature=[STRING_BATCH, STRING_BATCH])
-    self.preprocess = tf.function(
-        lambda question, context: self.preprocessor(question, context),
-        input_signature=[STRING_BATCH, STRING_BATCH])
 
   def _serve(self, question, context):
     from keras_bert_lab.data.squad import answer_questions
