@@ -20,6 +20,8 @@ import time
 
 from absl import app, flags
 
+from keras_bert_lab.training import cli_flags
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("input_files", None, "Text files: comma-separated names or "
                   "globs; .gz read as gzip.")
@@ -32,29 +34,12 @@ flags.DEFINE_bool("do_whole_word_mask", False, "Mask whole words: ## pieces "
                   "go with their word.")
 flags.DEFINE_integer("ngram_max", 1, "Mask spans of up to N whole words "
                      "(needs --do_whole_word_mask).", lower_bound=1)
-flags.DEFINE_integer("max_seq_length", 128, "Sequence length, special tokens "
-                     "included.", lower_bound=8)
-flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked positions "
-                     "per sequence.", lower_bound=1)
 flags.DEFINE_integer("random_seed", 12345, "Seed: the same seed gives the "
                      "same files.")
 flags.DEFINE_integer("dupe_factor", 10, "Passes over the corpus, each with "
                      "new pairs and masks.", lower_bound=1)
-flags.DEFINE_float("masked_lm_prob", 0.15, "Share of tokens to mask.",
-                   lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target "
-                   "length.", lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_bool("next_sentence", True, "Sentence pairs with NSP labels; "
-                  "--nonext_sentence for single segments (RoBERTa style).")
-flags.DEFINE_bool("cross_documents", True, "With --nonext_sentence: "
-                  "segments run on into the next document after a [SEP] "
-                  "(RoBERTa's FULL-SENTENCES); --nocross_documents ends "
-                  "them at document ends (DOC-SENTENCES).")
-flags.DEFINE_bool("split_sentences", True, "Split lines into sentences "
-                  "(paragraph-per-line corpora); --nosplit_sentences for the "
-                  "original one-sentence-per-line format.")
-flags.DEFINE_bool("document_per_line", False, "Every line is a document "
-                  "(default: blank lines separate documents).")
+cli_flags.define_instance_flags()
+flags.adopt_module_key_flags(cli_flags)   # listed in --help
 flags.mark_flags_as_required(["input_files", "vocab_file", "output_file"])
 
 

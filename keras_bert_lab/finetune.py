@@ -23,12 +23,8 @@ import os
 
 from absl import app, flags
 
+from keras_bert_lab.tasks import TASK_NAMES
 from keras_bert_lab.training import cli_flags
-
-# The task names, without importing TensorFlow (`tasks.TASK_NAMES`; a test
-# checks they agree).
-TASK_NAMES = ("classification", "regression", "tagging", "squad",
-              "multiple_choice")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", None, list(TASK_NAMES), "The task.")

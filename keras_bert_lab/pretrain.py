@@ -51,21 +51,7 @@ flags.DEFINE_integer("eval_batches", 50, "Most evaluation batches.",
 flags.DEFINE_string("vocab_file", str(BUNDLED_VOCAB),
                     "WordPiece vocabulary (default: the bundled one).")
 flags.DEFINE_bool("lower_case", True, "Lower-case and strip accents.")
-flags.DEFINE_bool("split_sentences", True, "Split lines into sentences; "
-                  "--nosplit_sentences for one sentence per line.")
-flags.DEFINE_bool("document_per_line", False, "Every line is a document.")
-flags.DEFINE_integer("max_seq_length", 128, "Sequence length.", lower_bound=8)
-flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per "
-                     "sequence at most.", lower_bound=1)
-flags.DEFINE_float("masked_lm_prob", 0.15, "Share of tokens masked.")
-flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target "
-                   "length.")
-flags.DEFINE_bool("next_sentence", True, "NSP pairs; --nonext_sentence for "
-                  "single segments and masked LM only (RoBERTa style).")
-flags.DEFINE_bool("cross_documents", True, "With --nonext_sentence: "
-                  "segments run on into the next document after a [SEP] "
-                  "(RoBERTa's FULL-SENTENCES); --nocross_documents ends "
-                  "them at document ends (DOC-SENTENCES).")
+cli_flags.define_instance_flags()
 flags.DEFINE_bool("whole_word_mask", False, "Whole-word masking.")
 flags.DEFINE_integer("ngram_max", 1, "Mask spans of up to N whole words.")
 flags.DEFINE_integer("seed", 12345, "Seed for data, masking and weights.")
@@ -164,21 +150,17 @@ def main(argv):
                model.count_params(), FLAGS.num_train_steps,
                FLAGS.train_batch_size, strategy.num_replicas_in_sync)
   try:
-    training.train(model, optimizer, data.train_dataset_fn(tokenizer),
-                   str(model_dir), FLAGS.num_train_steps, strategy=strategy,
-                   steps_per_execution=FLAGS.steps_per_execution,
-                   checkpoint_every=FLAGS.checkpoint_every,
-                   max_checkpoints_to_keep=FLAGS.keep_checkpoints,
-                   log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile)
+    with data.single_document_error():
+      training.train(model, optimizer, data.train_dataset_fn(tokenizer),
+                     str(model_dir), FLAGS.num_train_steps, strategy=strategy,
+                     steps_per_execution=FLAGS.steps_per_execution,
+                     checkpoint_every=FLAGS.checkpoint_every,
+                     max_checkpoints_to_keep=FLAGS.keep_checkpoints,
+                     log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile)
   except ValueError as e:
-    if "cannot resume exactly" not in str(e):
+    if "cannot resume exactly" not in str(e) and "NSP" not in str(e):
       raise
     raise app.UsageError(str(e))
-  except tf.errors.InvalidArgumentError as e:
-    if "NSP needs at least two documents" not in e.message:
-      raise
-    raise app.UsageError("The corpus holds a single document and NSP needs "
-                         "two; add documents or use --nonext_sentence.")
   except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as e:
     if FLAGS.strategy != "multi_worker":
       raise

@@ -54,10 +54,8 @@ def backbone_weights(backbone):
 
   Example:
     >>> import keras_hub
-    >>> backbone = keras_hub.models.BertBackbone(
-    ...     vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
-    ...     intermediate_dim=16, max_sequence_length=16)
-    >>> weights = backbone_weights(backbone)
+    >>> weights = backbone_weights(keras_hub.models.BertBackbone(
+    ...     10, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16))
     >>> len(weights), weights["bert/encoder/layer_0/attention/self/query/kernel"].shape
     (23, (8, 8))
   """

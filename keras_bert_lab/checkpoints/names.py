@@ -139,13 +139,10 @@ def get_weights(model):
     A dict of numpy arrays in Google's names and shapes.
 
   Example:
-    >>> from keras_bert_lab.config import BertConfig
     >>> from keras_bert_lab.models import BertEncoder
-    >>> enc = BertEncoder(BertConfig(vocab_size=10, hidden_size=8, num_layers=1,
-    ...                              num_heads=2, intermediate_size=16))
-    >>> w = get_weights(enc)
+    >>> w = get_weights(BertEncoder.from_vocab(num_layers=1))  # BERT-tiny
     >>> w["bert/embeddings/word_embeddings"].shape, w["bert/pooler/dense/bias"].dtype
-    ((10, 8), dtype('float32'))
+    ((8000, 128), dtype('float32'))
   """
   return {name: np.asarray(var.numpy(), dtype=np.float32)
           for name, var in model_variables(model).items()}

@@ -48,7 +48,8 @@ import tensorflow_text as tf_text
 
 from keras_bert_lab.data.preprocessor import Preprocessor
 from keras_bert_lab.data.shuffling import shuffle_passes
-from keras_bert_lab.data.static_shapes import static_batches
+from keras_bert_lab.data.labels import checked, label_table, unknown_message
+from keras_bert_lab.data.static_shapes import featurized
 from keras_bert_lab.text.packing import BertPacker
 
 FORMATS = ("csv", "tsv", "jsonl")
@@ -440,36 +441,6 @@ def learn_labels(examples, batch_size=1024):
 
 # --- featurization ---------------------------------------------------------
 
-def label_table(labels):
-  """A `tf.lookup.StaticHashTable` from label string to class index (-1 if
-  unknown); the list order gives the indices."""
-  labels = [str(label) for label in labels]
-  if len(set(labels)) != len(labels):
-    raise ValueError(f"The label list {labels} has duplicates.")
-  if not labels:
-    raise ValueError("The label list is empty.")
-  return tf.lookup.StaticHashTable(
-      tf.lookup.KeyValueTensorInitializer(
-          tf.constant(labels), tf.range(len(labels), dtype=tf.int32)), -1)
-
-
-def _checked(values, ok, batch, message):
-  """`values` after asserting `ok`; the message names the first bad one."""
-  bad = tf.where(~ok)[:1, 0]
-  value = tf.gather(batch["label"], bad)
-  if value.dtype != tf.string:
-    value = tf.strings.as_string(value)
-  text = tf.strings.join([
-      "Label `", tf.strings.reduce_join(value), "` at ",
-      tf.strings.reduce_join(tf.gather(batch["source"], bad)), " ",
-      tf.strings.reduce_join(tf.strings.as_string(tf.gather(batch["line"],
-                                                             bad))),
-      message])
-  check = tf.debugging.Assert(tf.reduce_all(ok), [text])
-  with tf.control_dependencies([check]):
-    return tf.identity(values)
-
-
 class ClassificationPreprocessor(Preprocessor):
   """Raw text (and an optional second text) to BERT's packed features.
 
@@ -592,8 +563,6 @@ def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
       raise ValueError("Pass the label list (labels=..., e.g. from "
                        "learn_labels on the training data).")
     table = label_table(labels)
-    known = (" is not in the label list [" + ", ".join(map(str, labels)) +
-             "]; fix the data or give the full list (--labels).")
   examples = shuffle_passes(examples, shuffle_buffer_size if shuffle else 0,
                             seed, passes=passes)
   batches = examples.batch(batch_size, drop_remainder=drop_remainder)
@@ -608,14 +577,12 @@ def classification_dataset(examples, tokenizer, labels=None, seq_length=128,
         ok = tf.strings.regex_full_match(
             tf.strings.strip(label),
             r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-        label = _checked(label, ok, batch, " is not a number (regression).")
+        label = checked(label, ok, label, batch["source"], batch["line"],
+                        " is not a number (regression).")
         label = tf.strings.to_number(tf.strings.strip(label), tf.float32)
       return features, tf.cast(label, tf.float32)
     ids = table.lookup(label)
-    return features, _checked(ids, ids >= 0, batch, known)
+    return features, checked(ids, ids >= 0, label, batch["source"],
+                             batch["line"], unknown_message(labels))
 
-  batches = batches.map(featurize, num_parallel_calls=tf.data.AUTOTUNE,
-                        deterministic=True)
-  if drop_remainder:
-    batches = static_batches(batches, batch_size)
-  return batches.prefetch(tf.data.AUTOTUNE)
+  return featurized(batches, featurize, batch_size, drop_remainder)

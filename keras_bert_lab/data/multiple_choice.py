@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from keras_bert_lab.data.corpus import expand_input_files
 from keras_bert_lab.data.preprocessor import Preprocessor
-from keras_bert_lab.data.static_shapes import static_batches
+from keras_bert_lab.data.static_shapes import featurized
 
 SWAG_NUM_CHOICES = 4
 SWAG_CONTEXT_COLUMN = "sent1"
@@ -354,7 +354,6 @@ def featurize(dataset, tokenizer, seq_length, batch_size, num_choices=None,
       labels = tf.identity(labels)
     return features, labels
 
-  batches = dataset.map(fix_shape).batch(
-      batch_size, drop_remainder=drop_remainder).map(
-          to_features, num_parallel_calls=tf.data.AUTOTUNE)
-  return static_batches(batches, batch_size) if drop_remainder else batches
+  batches = dataset.map(fix_shape).batch(batch_size,
+                                         drop_remainder=drop_remainder)
+  return featurized(batches, to_features, batch_size, drop_remainder)

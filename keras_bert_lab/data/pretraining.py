@@ -41,7 +41,7 @@ import random
 
 import tensorflow as tf
 
-from keras_bert_lab.data.static_shapes import static_batches
+from keras_bert_lab.data.static_shapes import featurized
 from keras_bert_lab.text.masking import MlmMasker
 from keras_bert_lab.text.packing import BertPacker
 
@@ -469,8 +469,5 @@ def pretraining_dataset(documents, tokenizer, batch_size, max_seq_length=128,
     return features
 
   batches = instances.ragged_batch(batch_size, drop_remainder=drop_remainder)
-  batches = batches.enumerate().map(featurize,
-                                    num_parallel_calls=tf.data.AUTOTUNE)
-  if drop_remainder:
-    batches = static_batches(batches, batch_size)
-  return batches.prefetch(tf.data.AUTOTUNE)
+  return featurized(batches.enumerate(), featurize, batch_size,
+                    drop_remainder)

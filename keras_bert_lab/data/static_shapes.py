@@ -36,3 +36,28 @@ def static_batches(dataset, batch_size):
         element)
 
   return dataset.map(fix)
+
+
+def featurized(batches, featurize, batch_size, drop_remainder):
+  """`batches` mapped by `featurize`, in order, with static batch shapes
+  again when `drop_remainder` asks for them (TPUs), and prefetched.
+
+  Args:
+    batches: a batched `tf.data.Dataset`.
+    featurize: the per-batch map (tokenizing and packing).
+    batch_size: the batch size.
+    drop_remainder: whether `batches` dropped the last partial batch.
+
+  Returns:
+    The featurized batches.
+
+  Example:
+    >>> ds = tf.data.Dataset.range(5).batch(2, drop_remainder=True)
+    >>> featurized(ds, lambda x: x * 2, 2, True).element_spec.shape
+    TensorShape([2])
+  """
+  batches = batches.map(featurize, num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True)
+  if drop_remainder:
+    batches = static_batches(batches, batch_size)
+  return batches.prefetch(tf.data.AUTOTUNE)

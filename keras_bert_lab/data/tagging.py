@@ -28,7 +28,8 @@ import tensorflow_text as tf_text
 
 from keras_bert_lab.data.preprocessor import Preprocessor
 from keras_bert_lab.data.shuffling import shuffle_passes
-from keras_bert_lab.data.static_shapes import static_batches
+from keras_bert_lab.data.labels import checked, label_table, unknown_message
+from keras_bert_lab.data.static_shapes import featurized
 from keras_bert_lab.text.packing import BertPacker
 
 EMPTY_WORDS = ("unk", "drop")
@@ -210,15 +211,6 @@ def learn_tags(sentences, batch_size=1024):
     raise ValueError("No tags to learn: the sentences are empty.")
   tags.discard("O")
   return ["O"] + sorted(tags, key=lambda t: (t[2:], "BIES".index(t[0]), t))
-
-
-def tag_table(tags):
-  """`tf.lookup.StaticHashTable` from tag string to index (-1 if unknown)."""
-  tags = [str(t) for t in tags]
-  if len(set(tags)) != len(tags) or not tags:
-    raise ValueError(f"The tag list {tags} is empty or has duplicates.")
-  return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-      tf.constant(tags), tf.range(len(tags), dtype=tf.int32)), -1)
 
 
 def align_words(words, tokenizer, seq_length, empty_words="unk"):
@@ -468,9 +460,9 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
                                         empty_words=empty_words)
   has_tags = "tags" in sentences.element_spec
   if has_tags:
-    table = tag_table(tags)
-    known = (" is not in the tag list [" + ", ".join(map(str, tags)) +
-             "]; fix the data or give the full list.")
+    table = label_table(tags, "tag")
+    unknown = unknown_message(tags, "tag", "fix the data or give the full "
+                              "list")
   sentences = shuffle_passes(sentences, shuffle_buffer_size if shuffle else 0,
                              seed, passes=passes)
   batches = sentences.ragged_batch(batch_size, drop_remainder=drop_remainder)
@@ -479,19 +471,12 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
     features, index = preprocessor(batch["words"])
     if not has_tags:
       return features, index
+    sentence = batch["tags"].value_rowids()
     tag_ids = table.lookup(batch["tags"].flat_values)
-    bad = tf.where(tag_ids < 0)[:1, 0]
-    sentence = tf.gather(batch["tags"].value_rowids(), bad)
-    message = tf.strings.join([
-        "Tag `", tf.strings.reduce_join(tf.gather(batch["tags"].flat_values,
-                                                  bad)),
-        "` in the sentence at ",
-        tf.strings.reduce_join(tf.gather(batch["source"], sentence)), " ",
-        tf.strings.reduce_join(tf.strings.as_string(
-            tf.gather(batch["line"], sentence))), known])
-    check = tf.debugging.Assert(tf.reduce_all(tag_ids >= 0), [message])
-    with tf.control_dependencies([check]):
-      tag_ids = tf.identity(tag_ids)
+    tag_ids = checked(tag_ids, tag_ids >= 0, batch["tags"].flat_values,
+                      tf.gather(batch["source"], sentence),
+                      tf.gather(batch["line"], sentence), unknown,
+                      what="Tag", place="in the sentence at")
     # Sentence-local word index -> global word position -> tag id.
     first = index >= 0
     offsets = tf.cast(batch["tags"].row_splits[:-1], tf.int32)[:, tf.newaxis]
@@ -499,8 +484,4 @@ def tagging_dataset(sentences, tokenizer, tags, seq_length=128,
     labels = tf.where(first, tf.gather(tag_ids, position), 0)
     return features, labels, tf.cast(first, tf.float32)
 
-  batches = batches.map(featurize, num_parallel_calls=tf.data.AUTOTUNE,
-                        deterministic=True)
-  if drop_remainder:
-    batches = static_batches(batches, batch_size)
-  return batches.prefetch(tf.data.AUTOTUNE)
+  return featurized(batches, featurize, batch_size, drop_remainder)

@@ -189,28 +189,6 @@ class BertTaskModel(EncoderAttributes, keras.Model):
     self.labels = list(labels) if labels is not None else None
     self.task_info = dict(task_info or {})
 
-  def _init_dropout_head(self, encoder, arg, num_outputs, labels, dropout,
-                         task_info, output, model_kwargs):
-    """Builds `encoder[output] -> dropout -> OutputLogits` as this model.
-
-    The layout of run_classifier.py's and HF's classification heads, on the
-    pooled output (`BertClassifier`) or every token (`BertTokenClassifier`).
-    """
-    encoder = _deserialize_encoder(encoder)
-    num_outputs = _num_outputs(type(self).__name__, arg, num_outputs, labels)
-    dropout = encoder.config.hidden_dropout_prob if dropout is None else dropout
-    inputs = _feature_inputs()
-    features = keras.layers.Dropout(dropout, name="dropout")(
-        encoder(inputs)[output])
-    head = OutputLogits(num_outputs, encoder.config.initializer_range,
-                        name="classifier")
-    # keras.Model's functional constructor (Functional's, once Keras has
-    # injected it into the class hierarchy).
-    super(BertTaskModel, self).__init__(inputs=inputs,
-                                        outputs=head(features), **model_kwargs)
-    self._set_task_attributes(encoder, head, labels, task_info)
-    self.dropout_rate = dropout
-
   @property
   def num_outputs(self):
     """Rows of the head's `output_weights`."""
@@ -344,8 +322,53 @@ def _id2label_config(labels, num_outputs):
           "label2id": {name: i for i, name in enumerate(names)}}
 
 
+class _DropoutHeadModel(BertTaskModel):
+  """`encoder[head_input] -> dropout -> OutputLogits(n)`, as one model.
+
+  The layout of run_classifier.py's and HF's classification heads, on the
+  pooled output (`BertClassifier`) or every token (`BertTokenClassifier`);
+  `outputs_arg` names the constructor's output count.
+  """
+
+  outputs_arg = None
+  head_input = None
+
+  def __init__(self, encoder, num_outputs, dropout, labels, task_info,
+               **kwargs):
+    # BertClassifier -> bert_classifier, as HF and keras-hub name them.
+    kwargs.setdefault("name", re.sub(r"(?<!^)(?=[A-Z])", "_",
+                                     type(self).__name__).lower())
+    encoder = _deserialize_encoder(encoder)
+    num_outputs = _num_outputs(type(self).__name__, self.outputs_arg,
+                               num_outputs, labels)
+    dropout = encoder.config.hidden_dropout_prob if dropout is None else dropout
+    inputs = _feature_inputs()
+    features = keras.layers.Dropout(dropout, name="dropout")(
+        encoder(inputs)[self.head_input])
+    head = OutputLogits(num_outputs, encoder.config.initializer_range,
+                        name="classifier")
+    # keras.Model's functional constructor (Functional's, once Keras has
+    # injected it into the class hierarchy).
+    super(BertTaskModel, self).__init__(inputs=inputs,
+                                        outputs=head(features), **kwargs)
+    self._set_task_attributes(encoder, head, labels, task_info)
+    self.dropout_rate = dropout
+
+  def get_config(self):
+    return {**self._base_config(), self.outputs_arg: self.num_outputs,
+            "dropout": self.dropout_rate}
+
+  @classmethod
+  def _from_checkpoint(cls, source, num_outputs, dropout, labels,
+                       config_overrides):
+    return _from_pretrained(
+        cls, source, cls.outputs_arg, num_outputs, labels, config_overrides,
+        lambda enc, n, names, info: cls(enc, n, dropout=dropout,
+                                        labels=names, task_info=info))
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_lab")
-class BertClassifier(BertTaskModel):
+class BertClassifier(_DropoutHeadModel):
   """Sentence (or pair) classification or regression on the pooled `[CLS]`.
 
   pooled output -> dropout -> `OutputLogits(num_classes)`, as in Google's
@@ -368,25 +391,23 @@ class BertClassifier(BertTaskModel):
     float32 logits `[batch, num_classes]` (regression: `[batch, 1]`).
 
   Example:
-    >>> from keras_bert_lab import BertConfig
     >>> from keras_bert_lab.models import BertEncoder
-    >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
-    >>> clf = BertClassifier(enc, num_classes=2, labels=["neg", "pos"])
-    >>> clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(
-    ...     from_logits=True))
+    >>> clf = BertClassifier(BertEncoder.from_vocab(), labels=["neg", "pos"])
+    >>> clf.compile()   # BERT's AdamW, cross-entropy and accuracy
     >>> ids = ops.ones([4, 8], "int32")
-    >>> clf({"input_word_ids": ids, "input_mask": ids,
-    ...      "input_type_ids": ids * 0}).shape
-    TensorShape([4, 2])
+    >>> logits = clf({"input_word_ids": ids, "input_mask": ids,
+    ...               "input_type_ids": ids * 0})
+    >>> logits.shape, clf.task
+    (TensorShape([4, 2]), 'classification')
   """
 
   hf_architecture = "BertForSequenceClassification"
+  outputs_arg = "num_classes"
+  head_input = "pooled_output"
 
   def __init__(self, encoder, num_classes=None, dropout=None, labels=None,
                task_info=None, **kwargs):
-    kwargs.setdefault("name", "bert_classifier")
-    self._init_dropout_head(encoder, "num_classes", num_classes, labels,
-                            dropout, task_info, "pooled_output", kwargs)
+    super().__init__(encoder, num_classes, dropout, labels, task_info, **kwargs)
 
   @property
   def task(self):
@@ -407,10 +428,6 @@ class BertClassifier(BertTaskModel):
     values["problem_type"] = ("regression" if self.num_outputs == 1
                               else "single_label_classification")
     return values
-
-  def get_config(self):
-    return {**self._base_config(), "num_classes": self.num_outputs,
-            "dropout": self.dropout_rate}
 
   @classmethod
   def from_pretrained(cls, source, num_classes=None, dropout=None,
@@ -436,24 +453,20 @@ class BertClassifier(BertTaskModel):
         neither a head nor a `num_classes`.
 
     Example:
-      >>> import os, tempfile
-      >>> from keras_bert_lab import BertConfig
+      >>> import tempfile
       >>> from keras_bert_lab.models import BertEncoder
-      >>> folder = os.path.join(tempfile.mkdtemp(), "bert")
-      >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
-      >>> enc.save_pretrained(folder)   # an encoder: no head
+      >>> folder = tempfile.mkdtemp()
+      >>> BertEncoder.from_vocab().save_pretrained(folder)   # no head
       >>> clf = BertClassifier.from_pretrained(folder, num_classes=2)
       >>> clf.num_outputs, clf.labels
       (2, None)
     """
-    return _from_pretrained(
-        cls, source, "num_classes", num_classes, labels, config_overrides,
-        lambda enc, n, names, info: cls(enc, n, dropout=dropout,
-                                        labels=names, task_info=info))
+    return cls._from_checkpoint(source, num_classes, dropout, labels,
+                                config_overrides)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_lab")
-class BertTokenClassifier(BertTaskModel):
+class BertTokenClassifier(_DropoutHeadModel):
   """A label per wordpiece (NER / tagging), as HF's `BertForTokenClassification`.
 
   sequence output -> dropout -> `OutputLogits(num_labels)`. Train with the
@@ -487,14 +500,13 @@ class BertTokenClassifier(BertTaskModel):
   """
 
   hf_architecture = "BertForTokenClassification"
+  outputs_arg = "num_labels"
+  head_input = "sequence_output"
   task = "tagging"
 
   def __init__(self, encoder, num_labels=None, dropout=None, labels=None,
                task_info=None, **kwargs):
-    kwargs.setdefault("name", "bert_token_classifier")
-    self._init_dropout_head(encoder, "num_labels", num_labels, labels,
-                            dropout, task_info, "sequence_output", kwargs)
-
+    super().__init__(encoder, num_labels, dropout, labels, task_info, **kwargs)
 
   def default_loss(self):
     # Mean over the words' first wordpieces (sample_weight 1), not over
@@ -507,10 +519,6 @@ class BertTokenClassifier(BertTaskModel):
 
   def _hf_extra_config(self):
     return _id2label_config(self.labels, self.num_outputs)
-
-  def get_config(self):
-    return {**self._base_config(), "num_labels": self.num_outputs,
-            "dropout": self.dropout_rate}
 
   @classmethod
   def from_pretrained(cls, source, num_labels=None, dropout=None, labels=None,
@@ -527,24 +535,22 @@ class BertTokenClassifier(BertTaskModel):
       **config_overrides: `BertConfig` fields that do not change shapes.
 
     Returns:
-      A `BertTokenClassifier`.
+      A `BertTokenClassifier`, with the checkpoint's tags unless `labels` are
+      given.
 
     Example:
-      >>> import os, tempfile
-      >>> from keras_bert_lab import BertConfig
+      >>> import tempfile
       >>> from keras_bert_lab.models import BertEncoder
-      >>> folder = os.path.join(tempfile.mkdtemp(), "ner_model")
-      >>> BertTokenClassifier(BertEncoder(BertConfig.preset(
-      ...     "tiny", vocab_size=100)), labels=["O", "B-LOC", "I-LOC"]
-      ...     ).save_pretrained(folder)
+      >>> folder = tempfile.mkdtemp()
+      >>> tags = ["O", "B-LOC", "I-LOC"]
+      >>> BertTokenClassifier(BertEncoder.from_vocab(),
+      ...                     labels=tags).save_pretrained(folder)
       >>> tagger = BertTokenClassifier.from_pretrained(folder)  # head, labels
       >>> tagger.labels
       ['O', 'B-LOC', 'I-LOC']
     """
-    return _from_pretrained(
-        cls, source, "num_labels", num_labels, labels, config_overrides,
-        lambda enc, n, names, info: cls(enc, n, dropout=dropout,
-                                        labels=names, task_info=info))
+    return cls._from_checkpoint(source, num_labels, dropout, labels,
+                                config_overrides)
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_lab")
@@ -648,15 +654,15 @@ class BertSpanLabeler(BertTaskModel):
       **config_overrides: `BertConfig` fields that do not change shapes.
 
     Returns:
-      A `BertSpanLabeler`.
+      A `BertSpanLabeler`; the start/end head is the checkpoint's when it has
+      one.
 
     Example:
-      >>> import os, tempfile
-      >>> from keras_bert_lab import BertConfig
+      >>> import tempfile
       >>> from keras_bert_lab.models import BertEncoder
-      >>> folder = os.path.join(tempfile.mkdtemp(), "squad_model")
-      >>> BertSpanLabeler(BertEncoder(BertConfig.preset(
-      ...     "tiny", vocab_size=100))).save_pretrained(folder, doc_stride=64)
+      >>> folder = tempfile.mkdtemp()
+      >>> BertSpanLabeler(BertEncoder.from_vocab()).save_pretrained(
+      ...     folder, doc_stride=64)
       >>> qa = BertSpanLabeler.from_pretrained(folder)
       >>> qa.task, qa.task_info
       ('squad', {'doc_stride': 64})
@@ -737,15 +743,14 @@ class BertMultipleChoice(BertTaskModel):
       **config_overrides: `BertConfig` fields that do not change shapes.
 
     Returns:
-      A `BertMultipleChoice`.
+      A `BertMultipleChoice` for `num_choices` choices (any number if None).
 
     Example:
-      >>> import os, tempfile
-      >>> from keras_bert_lab import BertConfig
+      >>> import tempfile
       >>> from keras_bert_lab.models import BertEncoder
-      >>> folder = os.path.join(tempfile.mkdtemp(), "swag_model")
-      >>> BertMultipleChoice(BertEncoder(BertConfig.preset(
-      ...     "tiny", vocab_size=100)), num_choices=4).save_pretrained(folder)
+      >>> folder = tempfile.mkdtemp()
+      >>> model = BertMultipleChoice(BertEncoder.from_vocab(), num_choices=4)
+      >>> model.save_pretrained(folder)
       >>> mc = BertMultipleChoice.from_pretrained(folder, num_choices=4)
       >>> mc.task, mc.num_choices
       ('multiple_choice', 4)

@@ -70,6 +70,8 @@ class TaskData:
     eval_name: what was evaluated, in words.
     dev_split: `{"source", "fraction", "seed"}` when eval is a dev split
       held out of the training data, else None (`eval_results.json`).
+    counts: more figures of the data for `eval_results.json` (SQuAD:
+      `train_skipped`, the questions whose answer is not in the context).
   """
 
   train: object
@@ -79,6 +81,7 @@ class TaskData:
   num_eval: int
   eval_name: str
   dev_split: Optional[dict] = None
+  counts: dict = dataclasses.field(default_factory=dict)
 
 
 def assert_message(error):

@@ -23,6 +23,7 @@ import warnings
 from typing import Optional
 
 from keras_bert_lab.tasks import base
+from keras_bert_lab.training.distribution import CONNECT_TIMEOUT
 
 logger = logging.getLogger("keras_bert_lab")
 
@@ -68,7 +69,7 @@ class TrainConfig:
   bucket_boundaries: Optional[list] = None
   strategy: str = "auto"
   tpu: Optional[str] = None
-  connect_timeout: int = 120
+  connect_timeout: int = CONNECT_TIMEOUT
   num_cpu_devices: int = 1
 
 
@@ -206,7 +207,8 @@ def finetune(task, data, init_checkpoint, model_dir, train=None):
   results.update(eval_examples=task_data.num_eval,
                  eval_data=task_data.eval_name,
                  dev_split=task_data.dev_split,
-                 train_examples=task_data.num_train, train_steps=total_steps)
+                 train_examples=task_data.num_train, train_steps=total_steps,
+                 **task_data.counts)
   training.ScalarWriter(model_dir / "logs" / "eval").write(total_steps, {
       k: v for k, v in results.items()
       if isinstance(v, (int, float)) and not isinstance(v, bool)})

@@ -55,15 +55,15 @@ class SquadTask(base.Task):
     self.config.version_2_with_negative = (
         train.version_2_with_negative or bool(
             evaluation is not None and evaluation.version_2_with_negative))
-    self.train_skipped = len(train.skipped)
-    if train.skipped:
+    skipped = len(train.skipped)
+    if skipped:
       logging.warning("%d training question(s) skipped: the answer text is "
                       "not at its answer_start in %s (as run_squad.py: "
                       "\"Could not find answer\"), e.g. %s.",
-                      self.train_skipped, train.source, train.skipped[:3])
+                      skipped, train.source, train.skipped[:3])
     if not len(train):
       raise ValueError(f"The training data ({train.source}) holds no usable "
-                       f"questions ({self.train_skipped} skipped).")
+                       f"questions ({skipped} skipped).")
     dev_split = None
     if evaluation is None:
       kept, dev, _, dev_split = base.split_or_eval(
@@ -80,7 +80,7 @@ class SquadTask(base.Task):
       raise ValueError(f"The evaluation data ({evaluation.source}) holds no "
                        "questions.")
     return base.TaskData(train, evaluation, predict, None, len(evaluation),
-                         eval_name, dev_split)
+                         eval_name, dev_split, {"train_skipped": skipped})
 
   def preprocessor(self, tokenizer):
     from keras_bert_lab.data.squad import SquadPreprocessor
@@ -158,11 +158,9 @@ class SquadTask(base.Task):
     predictions, _, _ = self.answers(model, tokenizer, examples, batch_size)
     gold = {e["id"]: ([] if e["is_impossible"] else list(e["answers"]))
             for e in examples.examples}
-    results = metrics.compute(
+    return metrics.compute(
         "squad", gold, predictions,
         version="v2.0" if self.config.version_2_with_negative else "v1.1")
-    results["train_skipped"] = getattr(self, "train_skipped", 0)
-    return results
 
   def write_predictions(self, model, tokenizer, examples, model_dir,
                         batch_size=32):

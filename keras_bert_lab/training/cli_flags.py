@@ -1,6 +1,7 @@
-"""The absl flags that `pretrain` and `finetune` share: where training
-runs (strategy, devices, cluster timeouts) and its batch shapes (length
-buckets)."""
+"""The absl flags that several CLIs share: where training runs (strategy,
+devices, cluster timeouts) and its batch shapes (length buckets), for
+`pretrain` and `finetune`; how pre-training examples are made, for
+`pretrain` and `create_pretraining_data`."""
 
 from absl import flags
 
@@ -34,3 +35,38 @@ def define_distribution_flags():
                        "for a --tpu address or the other workers (TF_CONFIG) "
                        "to answer, and for a collective step before a dead "
                        "worker fails the run.", lower_bound=1)
+
+
+def define_instance_flags():
+  """Defines how pre-training examples are made, in absl's global `FLAGS`.
+
+  The flags of Google's `create_pretraining_data.py` that `pretrain` shares
+  (sequence length, masking rate, NSP pairs, sentence and document
+  splitting); each CLI still defines its own spelling of whole-word masking
+  and the seed.
+
+  Example:
+    >>> define_instance_flags()
+    >>> flags.FLAGS(["pretrain", "--nonext_sentence"]).next_sentence
+    False
+  """
+  flags.DEFINE_integer("max_seq_length", 128, "Sequence length, special "
+                       "tokens included.", lower_bound=8)
+  flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked positions "
+                       "per sequence.", lower_bound=1)
+  flags.DEFINE_float("masked_lm_prob", 0.15, "Share of tokens to mask.",
+                     lower_bound=0.0, upper_bound=1.0)
+  flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter "
+                     "target length.", lower_bound=0.0, upper_bound=1.0)
+  flags.DEFINE_bool("next_sentence", True, "Sentence pairs with NSP labels; "
+                    "--nonext_sentence for single segments and masked LM "
+                    "only (RoBERTa style).")
+  flags.DEFINE_bool("cross_documents", True, "With --nonext_sentence: "
+                    "segments run on into the next document after a [SEP] "
+                    "(RoBERTa's FULL-SENTENCES); --nocross_documents ends "
+                    "them at document ends (DOC-SENTENCES).")
+  flags.DEFINE_bool("split_sentences", True, "Split lines into sentences "
+                    "(paragraph-per-line corpora); --nosplit_sentences for "
+                    "the original one-sentence-per-line format.")
+  flags.DEFINE_bool("document_per_line", False, "Every line is a document "
+                    "(default: blank lines separate documents).")

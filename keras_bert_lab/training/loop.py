@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from keras_bert_lab.models.pretrainer import PRETRAINER_INPUTS
 from keras_bert_lab.training.backup import seed_states
+from keras_bert_lab.training.errors import explained
 from keras_bert_lab.training.runtime import (ScalarWriter, progress_line,
                                             skip_trained)
 
@@ -155,17 +156,14 @@ def _holds_iterator(path):
 
 def _restore(checkpoint, path):
   """Restores `checkpoint` from `path`, naming a pipeline mismatch."""
-  try:
+  with explained(
+      tf.errors.NotFoundError, "restore dataset iterator",
+      f"{path} holds the input position of another input pipeline (other "
+      "data flags, or another keras_bert_lab version), so the run cannot "
+      "resume exactly. Rerun with the flags that made it, or start a new "
+      "model_dir (--init_checkpoint=<its pretrained/ folder> continues from "
+      "its weights)."):
     checkpoint.restore(path).assert_existing_objects_matched()
-  except tf.errors.NotFoundError as e:
-    if "restore dataset iterator" not in e.message:
-      raise
-    raise ValueError(
-        f"{path} holds the input position of another input pipeline "
-        "(other data flags, or another keras_bert_lab version), so the "
-        "run cannot resume exactly. Rerun with the flags that made it, or "
-        "start a new model_dir (--init_checkpoint=<its pretrained/ "
-        "folder> continues from its weights).") from None
 
 
 def train(model, optimizer, dataset_fn, model_dir, num_train_steps,

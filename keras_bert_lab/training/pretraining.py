@@ -26,6 +26,7 @@ import time
 import tensorflow as tf
 
 from keras_bert_lab.text.vocab_io import BUNDLED_VOCAB
+from keras_bert_lab.training.errors import explained
 
 logger = logging.getLogger("keras_bert_lab")
 
@@ -254,6 +255,27 @@ class PretrainingInput:
                          shuffle=False).take(self.eval_batches)
 
 
+  def single_document_error(self):
+    """Around a loop over this input's batches: NSP over one document is a
+    `ValueError` that names the files and the fix.
+
+    The pipeline raises it in the graph (an `InvalidArgumentError`), when
+    the first batch is drawn.
+
+    Returns:
+      A context manager.
+
+    Example:
+      >>> with data.single_document_error():
+      ...   training.train(model, optimizer, data.train_dataset_fn(tok), ...)
+    """
+    return explained(
+        tf.errors.InvalidArgumentError, "NSP needs at least two documents",
+        f"{','.join(self.input_files or [self.tfds_name or ''])} holds a "
+        "single document, and NSP needs two to draw random next sentences. "
+        "Add documents (blank lines separate them, or --document_per_line), "
+        "or use --nonext_sentence.")
+
   def write_tfrecords(self, tokenizer, output_files, passes=1):
     """Writes the examples of `passes` over `input_files` as TFRecords.
 
@@ -285,23 +307,16 @@ class PretrainingInput:
     written = random_next = 0
     start = last_report = time.time()
     try:
-      for batch in dataset:
-        for record in data.to_examples(batch):
-          writers[written % len(writers)].write(record)
-          written += 1
-        random_next += int(tf.reduce_sum(batch["next_sentence_labels"]))
-        if time.time() - last_report > 10:
-          last_report = time.time()
-          logger.info("%d examples written (%.0f/s)", written,
-                      written / (last_report - start))
-    except tf.errors.InvalidArgumentError as e:
-      if "NSP needs at least two documents" not in e.message:
-        raise
-      raise ValueError(
-          f"{','.join(self.input_files)} holds a single document, and NSP "
-          "needs two to draw random next sentences. Add documents (blank "
-          "lines separate them, or --document_per_line), or use "
-          "--nonext_sentence.") from None
+      with self.single_document_error():
+        for batch in dataset:
+          for record in data.to_examples(batch):
+            writers[written % len(writers)].write(record)
+            written += 1
+          random_next += int(tf.reduce_sum(batch["next_sentence_labels"]))
+          if time.time() - last_report > 10:
+            last_report = time.time()
+            logger.info("%d examples written (%.0f/s)", written,
+                        written / (last_report - start))
     finally:
       for writer in writers:
         writer.close()

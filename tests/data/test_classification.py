@@ -9,9 +9,10 @@ import pytest
 import tensorflow as tf
 
 from keras_bert_lab.data.classification import (
-    classification_dataset, json_unescape, label_table, learn_labels,
+    classification_dataset, json_unescape, learn_labels,
     read_classification_file, tfds_classification)
 from keras_bert_lab.data.dev_split import split_dev
+from keras_bert_lab.data.labels import label_table
 from keras_bert_lab.text import BertTokenizer
 
 FOODS = "labeled/en/fine_foods_train.tsv"
