@@ -88,17 +88,17 @@ def test_bad_flags_fail_before_training(tmp_path, flags, message):
   assert "Pre-training" not in result.stderr
 
 
-# On one device the checkpoint holds the input iterator; with 2 replicas
-# (TensorFlow cannot checkpoint their iterator) the resumed run skips the
-# batches trained on.
+# The command end to end on one device (the checkpoint holds the input
+# iterator). Two replicas, whose iterator TensorFlow cannot checkpoint (the
+# resumed run skips the batches trained on): the same loop, killed and
+# resumed, in tests/training/test_resume.py; their --strategy and
+# --num_cpu_devices flags in tests/training/test_distribution.py.
 @pytest.mark.slow
-@pytest.mark.parametrize("devices", [
-    [], ["--strategy=mirrored", "--num_cpu_devices=2"]], ids=["one", "two"])
-def test_killed_command_resumes_exactly(tmp_path, devices):
+def test_killed_command_resumes_exactly(tmp_path):
   """SIGKILL mid-run, the same command again: weights equal an unbroken run."""
   common = [*TINY[:4], "--num_train_steps=12", "--checkpoint_every=2",
             "--log_every=2", "--eval_batches=1", "--deterministic",
-            f"--input_files={CORPUS}", *devices]
+            f"--input_files={CORPUS}"]
 
   def command(name):
     return [sys.executable, "-m", "keras_bert_lab.pretrain", *common,

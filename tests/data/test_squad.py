@@ -810,11 +810,11 @@ def test_fine_tuned_model_learns_the_fixtures(minilm_dir, bert_vocab):
   windows = _windows(examples, tokenizer, True, **cfg)
   qa = BertSpanLabeler.from_pretrained(str(minilm_dir))
   sce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-  qa.compile(keras.optimizers.Adam(1e-4),
+  qa.compile(keras.optimizers.Adam(2e-4),
              loss={"start_logits": sce, "end_logits": sce})
   ds = tf.data.Dataset.from_tensor_slices(windows).map(
       squad.fit_inputs).shuffle(64, seed=0).repeat().batch(8)
-  qa.fit(ds, steps_per_epoch=60, epochs=1, verbose=0)
+  qa.fit(ds, steps_per_epoch=30, epochs=1, verbose=0)
   out = squad.answer_questions(
       qa, squad.SquadPreprocessor(tokenizer, cfg["max_seq_length"],
                                   cfg["doc_stride"], cfg["max_query_length"]),
