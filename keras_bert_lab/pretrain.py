@@ -158,7 +158,8 @@ def main(argv):
                      max_checkpoints_to_keep=FLAGS.keep_checkpoints,
                      log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile)
   except ValueError as e:
-    if "cannot resume exactly" not in str(e) and "NSP" not in str(e):
+    if not any(case in str(e) for case in ("cannot resume exactly",
+                                           "holds a single document")):
       raise
     raise app.UsageError(str(e))
   except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as e:

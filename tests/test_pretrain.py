@@ -48,14 +48,14 @@ def test_pretrain_writes_everything_and_refuses_other_config(tmp_path):
   # Other input (length buckets, a seed, a batch) cannot continue at the
   # saved data position: refused, naming the flag, before any training.
   assert json.loads((model_dir / "input_flags.json").read_text())["seed"] == 12345
-  for flag, shown in [("--bucket_boundaries=16", "'--bucket_boundaries': ([], ['16'])"),
-                      ("--seed=7", "'--seed': (12345, 7)"),
-                      ("--train_batch_size=4", "'--train_batch_size': (8, 4)")]:
-    changed = run(*TINY, flag, f"--model_dir={model_dir}")
-    assert changed.returncode != 0
-    assert "trained on other input" in changed.stderr
+  changed = run(*TINY, "--bucket_boundaries=16", "--seed=7",
+                "--train_batch_size=4", f"--model_dir={model_dir}")
+  assert changed.returncode != 0
+  assert "trained on other input" in changed.stderr
+  for shown in ("'--bucket_boundaries': ([], ['16'])", "'--seed': (12345, 7)",
+                "'--train_batch_size': (8, 4)"):   # every changed flag named
     assert shown in changed.stderr, changed.stderr[-2000:]
-    assert "Traceback" not in changed.stderr and "step 1/" not in changed.stderr
+  assert "Traceback" not in changed.stderr and "step 1/" not in changed.stderr
   # As if it had been trained by two workers (each reads its own share).
   saved = json.loads((model_dir / "input_flags.json").read_text())
   assert saved["input_pipelines"] == 1

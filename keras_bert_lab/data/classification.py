@@ -29,8 +29,7 @@ What the libraries could not do, written here:
     a regex for the value of a top-level key (flat objects: a key of the
     same name inside a nested object may be matched instead) and an
     unescaper for JSON strings (`\\n`, `\\"`, `\\uXXXX` with surrogate pairs).
-  * Label lists and the label checks with
-    file/line in their messages.
+  * The label check that names the file and line (`data.labels`).
 
 Truncation of pairs is the original `run_classifier.py`'s `_truncate_seq_pair`
 (drop the last token of the longer segment; B on a tie): `BertPacker`'s

@@ -254,7 +254,6 @@ class PretrainingInput:
                          passes=1, seed=self.seed,
                          shuffle=False).take(self.eval_batches)
 
-
   def single_document_error(self):
     """Around a loop over this input's batches: NSP over one document is a
     `ValueError` that names the files and the fix.

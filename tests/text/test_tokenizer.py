@@ -208,12 +208,16 @@ def _all_lines(data_dir):
 def test_every_line_of_the_shared_data_matches_reference(pair, data_dir):
   """100% equality, every line of every corpus and labelled file."""
   tok, ref = pair
+  # Both tokenizers are functions of the line alone (batching does not
+  # matter: test_runs_in_tf_data_and_tf_function), and the BIO file's 1.7 M
+  # lines hold 8,401 distinct ones: each distinct line is checked once.
   total = 0
   for path, lines in _all_lines(data_dir):
+    distinct = list(dict.fromkeys(lines))
     ours = []
-    for i in range(0, len(lines), 8192):
-      ours += tok(tf.constant(lines[i:i + 8192])).to_list()
-    mismatches = [i for i, (line, got) in enumerate(zip(lines, ours))
+    for i in range(0, len(distinct), 8192):
+      ours += tok(tf.constant(distinct[i:i + 8192])).to_list()
+    mismatches = [line for line, got in zip(distinct, ours)
                   if got != ref.ids(line)]
     assert not mismatches, (path, mismatches[:5])
     total += len(lines)
