@@ -17,7 +17,8 @@ def get_activation(name):
     A callable `x -> activation(x)` built from `keras.activations.gelu`.
 
   Example:
-    >>> get_activation("gelu")(keras.ops.zeros([2]))
+    >>> keras.ops.convert_to_numpy(get_activation("gelu")(keras.ops.ones([2])))
+    array([0.8413447, 0.8413447], dtype=float32)
   """
   if name == "gelu":
     return lambda x: keras.activations.gelu(x, approximate=False)

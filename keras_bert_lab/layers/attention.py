@@ -36,7 +36,7 @@ class BertSelfAttention(keras.layers.Layer):
 
   Example:
     >>> att = BertSelfAttention(16, 4, 0.02, 0.0)
-    >>> att(ops.ones([2, 5, 16]), ops.ones([2, 5], "int32")).shape
+    >>> tuple(att(ops.ones([2, 5, 16]), ops.ones([2, 5], "int32")).shape)
     (2, 5, 16)
   """
 

@@ -34,7 +34,7 @@ class BertEmbeddings(keras.layers.Layer):
 
   Example:
     >>> emb = BertEmbeddings(100, 16, 32, 2, 0.02, 1e-12, 0.1)
-    >>> emb(ops.ones([2, 5], "int32"), ops.zeros([2, 5], "int32")).shape
+    >>> tuple(emb(ops.ones([2, 5], "int32"), ops.zeros([2, 5], "int32")).shape)
     (2, 5, 16)
   """
 

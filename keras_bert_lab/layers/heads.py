@@ -41,7 +41,7 @@ class MaskedLMHead(keras.layers.Layer):
   Example:
     >>> emb = keras.layers.Embedding(100, 16); emb.build()
     >>> head = MaskedLMHead(emb, 16, "gelu", 0.02, 1e-12)
-    >>> head(ops.ones([2, 5, 16]), ops.zeros([2, 3], "int32")).shape
+    >>> tuple(head(ops.ones([2, 5, 16]), ops.zeros([2, 3], "int32")).shape)
     (2, 3, 100)
   """
 
@@ -97,7 +97,7 @@ class NextSentenceHead(keras.layers.Layer):
     float32 logits `[batch, 2]` (index 0: "B follows A", as in BERT).
 
   Example:
-    >>> NextSentenceHead(16, 0.02)(ops.ones([2, 16])).shape
+    >>> tuple(NextSentenceHead(16, 0.02)(ops.ones([2, 16])).shape)
     (2, 2)
   """
 

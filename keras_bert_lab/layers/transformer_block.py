@@ -39,7 +39,7 @@ class BertTransformerBlock(keras.layers.Layer):
 
   Example:
     >>> block = BertTransformerBlock(16, 4, 64, "gelu", 0.02, 1e-12, 0.1, 0.1)
-    >>> block(keras.ops.ones([2, 5, 16]), keras.ops.ones([2, 5])).shape
+    >>> tuple(block(keras.ops.ones([2, 5, 16]), keras.ops.ones([2, 5])).shape)
     (2, 5, 16)
   """
 

@@ -41,12 +41,21 @@ class BertPretrainer(EncoderAttributes, keras.Model):
     `"next_sentence_logits": float32 [batch, 2]`.
 
   Example:
-    >>> tokenizer = BertTokenizer("vocab.txt")
-    >>> pre = BertPretrainer(BertEncoder(BertConfig.preset(
-    ...     "tiny", vocab_size=tokenizer.vocab_size)))
-    >>> pre.compile(create_optimizer("adamw", 1e-4, 1000, 10))
-    >>> pre.fit(pretraining_dataset(read_documents("corpus.txt"), tokenizer,
-    ...                             32), steps_per_epoch=1000)
+    >>> import tensorflow as tf
+    >>> from keras_bert_lab import training
+    >>> from keras_bert_lab.models import BertEncoder
+    >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_VOCAB
+    >>> data = training.PretrainingInput(
+    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
+    ...                      "sensibility_pride_and_prejudice.txt")],
+    ...     max_seq_length=32, max_predictions_per_seq=5, train_batch_size=4)
+    >>> pre = BertPretrainer(BertEncoder.from_vocab(num_layers=1))
+    >>> pre.compile()   # BERT's pre-training loss, AdamW
+    >>> train = data.train_dataset_fn(BertTokenizer(BUNDLED_VOCAB))(
+    ...     tf.distribute.InputContext())
+    >>> history = pre.fit(train, steps_per_epoch=2, epochs=1, verbose=0)
+    >>> sorted(history.history)[:2]
+    ['loss', 'masked_lm_logits_accuracy']
   """
 
   def __init__(self, encoder, next_sentence=True, **kwargs):
@@ -102,8 +111,13 @@ class BertPretrainer(EncoderAttributes, keras.Model):
         (`steps_per_execution`, `jit_compile`, `metrics`).
 
     Example:
+      >>> from keras_bert_lab.models import BertEncoder
+      >>> from keras_bert_lab.training import create_optimizer
+      >>> pre = BertPretrainer(BertEncoder.from_vocab(num_layers=1))
       >>> pre.compile(create_optimizer("lamb", 1e-3, 10000, 100),
       ...             steps_per_execution=100)
+      >>> type(pre.optimizer).__name__
+      'Lamb'
     """
     outputs = ["masked_lm_logits"] + (
         ["next_sentence_logits"] if self.next_sentence is not None else [])
@@ -165,8 +179,15 @@ class BertPretrainer(EncoderAttributes, keras.Model):
     Returns:
       A `BertPretrainer`.
 
-    Example:
-      >>> pre = BertPretrainer.from_pretrained("uncased_L-12_H-768_A-12/")
+    Example (a Google folder such as `uncased_L-12_H-768_A-12/`, HF's,
+    keras-hub's or ours):
+      >>> import tempfile
+      >>> from keras_bert_lab.models import BertEncoder
+      >>> folder = tempfile.mkdtemp()
+      >>> BertPretrainer(BertEncoder.from_vocab(num_layers=1)).save_pretrained(
+      ...     folder)
+      >>> BertPretrainer.from_pretrained(folder).config.num_layers
+      1
     """
     from keras_bert_lab.checkpoints import set_weights
     encoder, ckpt = encoder_for_checkpoint(source, **config_overrides)
@@ -182,7 +203,13 @@ class BertPretrainer(EncoderAttributes, keras.Model):
         `transformers.BertForPreTraining.from_pretrained`.
 
     Example:
-      >>> pre.save_pretrained("/tmp/my_bert")
+      >>> import os, tempfile
+      >>> from keras_bert_lab.models import BertEncoder
+      >>> folder = tempfile.mkdtemp()
+      >>> BertPretrainer(BertEncoder.from_vocab(num_layers=1)).save_pretrained(
+      ...     folder)
+      >>> "model.safetensors" in os.listdir(folder)
+      True
     """
     from keras_bert_lab.checkpoints import save_pretrained
     save_pretrained(self, path)

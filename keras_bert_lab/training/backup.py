@@ -29,8 +29,9 @@ def seed_states(model):
     A list of variables (dropout's `SeedGenerator` states, in a fixed order).
 
   Example:
-    >>> [v.path for v in seed_states(model)]
-    ['seed_generator/seed_generator_state', ...]
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.1)])
+    >>> [v.name for v in seed_states(model)]
+    ['seed_generator_state']
   """
   weight_ids = {id(weight) for weight in model.weights}
   return [v for v in model.variables if id(v) not in weight_ids]
@@ -44,8 +45,17 @@ class SeedBackupAndRestore(keras.callbacks.BackupAndRestore):
     **kwargs: `save_freq`, `double_checkpoint`, `delete_checkpoint`.
 
   Example:
-    >>> backup = SeedBackupAndRestore("runs/x/backup", double_checkpoint=True)
-    >>> model.fit(train, epochs=3, callbacks=[backup])
+    >>> import tempfile
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dropout(0.1),
+    ...                           keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> backup = SeedBackupAndRestore(tempfile.mkdtemp(),
+    ...                               double_checkpoint=True)
+    >>> x = np.ones((4, 2))
+    >>> len(model.fit(x, x[:, :1], epochs=2, callbacks=[backup],
+    ...               verbose=0).history["loss"])
+    2
   """
 
   def __init__(self, backup_dir, **kwargs):

@@ -33,10 +33,9 @@ def split_cpu(num_devices):
     ValueError: `num_devices` < 1, or TensorFlow's devices are already
       initialised (some TF op ran first) with another split.
 
-  Example:
-    >>> split_cpu(2)
-    >>> get_strategy("mirrored").num_replicas_in_sync
-    2
+  Example (first thing in a process, then `get_strategy("mirrored")` has
+  2 replicas; with 1 there is nothing to split):
+    >>> split_cpu(1)
   """
   if num_devices < 1:
     raise ValueError(f"--num_cpu_devices={num_devices}: use 1 or more.")
@@ -71,6 +70,7 @@ def read_tf_config():
     ...     "task": {"type": "worker", "index": 0}})
     >>> read_tf_config()["task"]["index"]
     0
+    >>> del os.environ["TF_CONFIG"]
   """
   example = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
              '"task": {"type": "worker", "index": 0}}')

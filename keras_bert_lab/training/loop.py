@@ -62,7 +62,19 @@ def pretraining_loss(features, outputs):
     `next_sentence_loss`, `next_sentence_accuracy`.
 
   Example:
-    >>> loss, stats = pretraining_loss(features, pretrainer(inputs))
+    >>> from keras_bert_lab import training
+    >>> from keras_bert_lab.models import BertEncoder, BertPretrainer
+    >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_VOCAB
+    >>> data = training.PretrainingInput(
+    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
+    ...                      "sensibility_pride_and_prejudice.txt")],
+    ...     max_seq_length=32, max_predictions_per_seq=5, train_batch_size=4)
+    >>> features = next(iter(data.train_dataset_fn(BertTokenizer(
+    ...     BUNDLED_VOCAB))(tf.distribute.InputContext())))
+    >>> pretrainer = BertPretrainer(BertEncoder.from_vocab(num_layers=1))
+    >>> loss, stats = pretraining_loss(features, pretrainer(features))
+    >>> sorted(stats)
+    ['masked_lm_accuracy', 'masked_lm_loss', 'next_sentence_accuracy', 'next_sentence_loss']
   """
   context = tf.distribute.get_replica_context()
   weights = tf.cast(features["masked_lm_weights"], tf.float32)
@@ -211,12 +223,23 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
       another input pipeline ("cannot resume exactly").
 
   Example:
-    >>> strategy = tf.distribute.MirroredStrategy()
+    >>> import tempfile
+    >>> from keras_bert_lab import training
+    >>> from keras_bert_lab.models import BertEncoder, BertPretrainer
+    >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_VOCAB
+    >>> data = training.PretrainingInput(
+    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
+    ...                      "sensibility_pride_and_prejudice.txt")],
+    ...     max_seq_length=32, max_predictions_per_seq=5, train_batch_size=4)
+    >>> strategy = tf.distribute.get_strategy()   # or Mirrored, TPU, ...
     >>> with strategy.scope():
-    ...   model = BertPretrainer(BertEncoder(BertConfig.preset("tiny")))
-    ...   optimizer = create_optimizer("adamw", 1e-4, 10000, 100)
-    >>> train(model, optimizer, dataset_fn, "/tmp/run", 10000,
-    ...       strategy=strategy, steps_per_execution=100)
+    ...   model = BertPretrainer(BertEncoder.from_vocab(num_layers=1))
+    ...   optimizer = training.create_optimizer("adamw", 1e-4, 4, 1)
+    >>> metrics = train(model, optimizer, data.train_dataset_fn(
+    ...     BertTokenizer(BUNDLED_VOCAB)), tempfile.mkdtemp(), 4,
+    ...     strategy=strategy, steps_per_execution=2, log_every=2)
+    >>> sorted(metrics)[:3]
+    ['examples_per_second', 'learning_rate', 'loss']
   """
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
@@ -348,7 +371,17 @@ def evaluate(model, dataset, strategy=None, loss_fn=pretraining_loss):
     `next_sentence_accuracy`, `next_sentence_loss`, plus `loss` (their sum).
 
   Example:
-    >>> evaluate(model, eval_dataset)["masked_lm_accuracy"]
+    >>> from keras_bert_lab import training
+    >>> from keras_bert_lab.models import BertEncoder, BertPretrainer
+    >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_VOCAB
+    >>> data = training.PretrainingInput(
+    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
+    ...                      "sensibility_pride_and_prejudice.txt")],
+    ...     max_seq_length=32, train_batch_size=4, eval_batches=2)
+    >>> model = BertPretrainer(BertEncoder.from_vocab(num_layers=1))
+    >>> results = evaluate(model, data.eval_dataset(BertTokenizer(BUNDLED_VOCAB)))
+    >>> 0 <= results["masked_lm_accuracy"] <= 1
+    True
   """
   strategy = strategy or tf.distribute.get_strategy()
 

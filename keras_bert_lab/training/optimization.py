@@ -43,8 +43,8 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
   Example:
     >>> lr = WarmupLinearDecay(1e-4, num_train_steps=100, num_warmup_steps=10)
-    >>> float(lr(5)), float(lr(10)), float(lr(55)), float(lr(100))
-    (5e-05, 0.0001, 5e-05, 0.0)
+    >>> [round(float(lr(step)), 8) for step in (5, 10, 55, 100)]
+    [5e-05, 0.0001, 5e-05, 0.0]
   """
 
   def __init__(self, peak_learning_rate, num_train_steps, num_warmup_steps):

@@ -55,10 +55,16 @@ class PretrainingInput:
   `bucket_boundaries` `data.bucket_by_length`'s.
 
   Example:
-    >>> data = PretrainingInput(input_files=["corpus.txt"],
-    ...                         train_batch_size=256).checked()
+    >>> from keras_bert_lab.text import BertTokenizer
+    >>> data = PretrainingInput(
+    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
+    ...                      "sensibility_pride_and_prejudice.txt")],
+    ...     max_seq_length=32, train_batch_size=8).checked()
+    >>> strategy = tf.distribute.get_strategy()   # or Mirrored, TPU, ...
     >>> distributed = strategy.distribute_datasets_from_function(
-    ...     data.train_dataset_fn(tokenizer))
+    ...     data.train_dataset_fn(BertTokenizer(BUNDLED_VOCAB)))
+    >>> next(iter(distributed))["input_word_ids"].shape
+    TensorShape([8, 32])
   """
 
   input_files: list = None
@@ -265,8 +271,18 @@ class PretrainingInput:
       A context manager.
 
     Example:
+      >>> import os, tempfile
+      >>> from keras_bert_lab.text import BertTokenizer
+      >>> path = os.path.join(tempfile.mkdtemp(), "one.txt")
+      >>> with open(path, "w") as f:
+      ...   _ = f.write("One document. Two sentences.\\n")
+      >>> data = PretrainingInput(input_files=[path], eval_holdout_percent=0)
       >>> with data.single_document_error():
-      ...   training.train(model, optimizer, data.train_dataset_fn(tok), ...)
+      ...   next(iter(data.train_dataset_fn(BertTokenizer(BUNDLED_VOCAB))(
+      ...       tf.distribute.InputContext())))
+      Traceback (most recent call last):
+      ...
+      ValueError: .../one.txt holds a single document, and NSP needs two ...
     """
     return explained(
         tf.errors.InvalidArgumentError, "NSP needs at least two documents",
@@ -295,9 +311,16 @@ class PretrainingInput:
       ValueError: NSP over a single document, or no examples at all.
 
     Example:
-      >>> PretrainingInput(input_files=["corpus.txt"], eval_holdout_percent=0
-      ...                  ).write_tfrecords(tokenizer, ["train.tfrecord"], 10)
-      (52311, 0.49...)
+      >>> import os, tempfile
+      >>> from keras_bert_lab.text import BertTokenizer
+      >>> out = os.path.join(tempfile.mkdtemp(), "train.tfrecord")
+      >>> written, random_next = PretrainingInput(
+      ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
+      ...                      "sensibility_pride_and_prejudice.txt")],
+      ...     eval_holdout_percent=0, max_seq_length=64).write_tfrecords(
+      ...         BertTokenizer(BUNDLED_VOCAB), [out])
+      >>> written > 1000, 0 < random_next < 1
+      (True, True)
     """
     from keras_bert_lab import data
     dataset = self.features(tokenizer, self.documents(self.input_files), 256,
@@ -353,8 +376,10 @@ def pretraining_model(init_checkpoint=None, model_size="tiny",
       positions.
 
   Example:
-    >>> with strategy.scope():
+    >>> with tf.distribute.get_strategy().scope():
     ...   model, tokenizer = pretraining_model(model_size="mini")
+    >>> model.config.num_layers, tokenizer.vocab_size
+    (4, 8000)
   """
   from keras_bert_lab import models, text
   from keras_bert_lab.config import BertConfig
@@ -399,6 +424,17 @@ def pretraining_model(init_checkpoint=None, model_size="tiny",
   return model, tokenizer
 
 
+def _write_atomically(path, write):
+  """Runs `write(temporary path)`, then renames the file to `path`.
+
+  The other workers of a cluster read these files while the chief writes
+  them: a rename shows them the whole file or none of it, never a part.
+  """
+  temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  write(str(temporary))
+  os.replace(temporary, path)
+
+
 def prepare_model_dir(model_dir, config, vocab, input_settings, write=True):
   """Refuses a `model_dir` of another run; writes this run's record.
 
@@ -420,8 +456,13 @@ def prepare_model_dir(model_dir, config, vocab, input_settings, write=True):
       trained on other input (naming the flags, saved and asked).
 
   Example:
-    >>> prepare_model_dir(pathlib.Path("runs/mini"), model.config,
-    ...                   tokenizer.vocab, data.settings(tokenizer.vocab, 1))
+    >>> model, tokenizer = pretraining_model(model_size="tiny")
+    >>> data = PretrainingInput(input_files=[str(BUNDLED_VOCAB)])
+    >>> run = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> prepare_model_dir(run, model.config, tokenizer.vocab,
+    ...                   data.settings(tokenizer.vocab, 1))
+    >>> sorted(os.listdir(run))
+    ['bert_config.json', 'input_flags.json', 'vocab.txt']
   """
   from keras_bert_lab import text
   from keras_bert_lab.config import BertConfig
@@ -437,7 +478,7 @@ def prepare_model_dir(model_dir, config, vocab, input_settings, write=True):
           f"{diff}. Use a new --model_dir or the same model flags.")
   elif write:
     model_dir.mkdir(parents=True, exist_ok=True)
-    config.write_google_json(str(saved))
+    _write_atomically(saved, lambda path: config.write_google_json(path))
   saved = model_dir / "input_flags.json"
   if saved.exists() and (model_dir / "checkpoint").exists():
     old = json.loads(saved.read_text())
@@ -455,6 +496,8 @@ def prepare_model_dir(model_dir, config, vocab, input_settings, write=True):
           "which only the same input reaches: rerun with the values in "
           f"{saved} (and as many workers), or use a new --model_dir.")
   elif write:
-    saved.write_text(json.dumps(input_settings, indent=2))
+    _write_atomically(saved, lambda path: pathlib.Path(path).write_text(
+        json.dumps(input_settings, indent=2)))
   if write:
-    text.write_vocab(vocab, str(model_dir / "vocab.txt"))
+    _write_atomically(model_dir / "vocab.txt",
+                      lambda path: text.write_vocab(vocab, path))

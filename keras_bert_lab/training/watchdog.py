@@ -28,7 +28,10 @@ def wait_for_address(address, setting, timeout):
     ValueError: nothing listens at `address` within `timeout` seconds.
 
   Example:
-    >>> wait_for_address("grpc://10.0.0.2:8470", "--tpu", timeout=10)
+    >>> server = socket.create_server(("localhost", 0))   # a peer, listening
+    >>> port = server.getsockname()[1]
+    >>> wait_for_address(f"grpc://localhost:{port}", "--tpu", timeout=10)
+    >>> server.close()
   """
   host, _, port = address.removeprefix("grpc://").rpartition(":")
   deadline = time.monotonic() + timeout
