@@ -41,18 +41,13 @@ class BertPretrainer(EncoderAttributes, keras.Model):
     `"next_sentence_logits": float32 [batch, 2]`.
 
   Example:
-    >>> import tensorflow as tf
-    >>> from keras_bert_lab import training
+    >>> from keras_bert_lab import data, text
     >>> from keras_bert_lab.models import BertEncoder
-    >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_VOCAB
-    >>> data = training.PretrainingInput(
-    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
-    ...                      "sensibility_pride_and_prejudice.txt")],
-    ...     max_seq_length=32, max_predictions_per_seq=5, train_batch_size=4)
     >>> pre = BertPretrainer(BertEncoder.from_vocab(num_layers=1))
     >>> pre.compile()   # BERT's pre-training loss, AdamW
-    >>> train = data.train_dataset_fn(BertTokenizer(BUNDLED_VOCAB))(
-    ...     tf.distribute.InputContext())
+    >>> train = data.pretraining_dataset(
+    ...     data.read_documents(str(text.BUNDLED_CORPUS)),
+    ...     text.BertTokenizer(text.BUNDLED_VOCAB), 4, max_seq_length=32)
     >>> history = pre.fit(train, steps_per_epoch=2, epochs=1, verbose=0)
     >>> sorted(history.history)[:2]
     ['loss', 'masked_lm_logits_accuracy']

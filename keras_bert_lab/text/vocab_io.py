@@ -24,6 +24,9 @@ import tensorflow as tf
 BUNDLED_VOCAB = (pathlib.Path(__file__).resolve().parents[1] / "resources" /
                  "vocab.txt")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# The quick start's corpus, bundled beside it (two Austen novels).
+BUNDLED_CORPUS = BUNDLED_VOCAB.parent / (
+    "austen_sense_and_sensibility_pride_and_prejudice.txt")
 
 
 def check_tokens(tokens, source):

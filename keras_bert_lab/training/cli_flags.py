@@ -56,8 +56,7 @@ def define_instance_flags(flag_values=flags.FLAGS):
   and the seed.
 
   Args:
-    flag_values: the `absl.flags.FlagValues` to define them in (the CLIs:
-      the global `FLAGS`).
+    flag_values: where to define them (default absl's global `FLAGS`).
 
   Example:
     >>> values = flags.FlagValues()

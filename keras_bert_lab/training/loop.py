@@ -62,16 +62,11 @@ def pretraining_loss(features, outputs):
     `next_sentence_loss`, `next_sentence_accuracy`.
 
   Example:
-    >>> from keras_bert_lab import training
-    >>> from keras_bert_lab.models import BertEncoder, BertPretrainer
-    >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_VOCAB
-    >>> data = training.PretrainingInput(
-    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
-    ...                      "sensibility_pride_and_prejudice.txt")],
-    ...     max_seq_length=32, max_predictions_per_seq=5, train_batch_size=4)
-    >>> features = next(iter(data.train_dataset_fn(BertTokenizer(
-    ...     BUNDLED_VOCAB))(tf.distribute.InputContext())))
-    >>> pretrainer = BertPretrainer(BertEncoder.from_vocab(num_layers=1))
+    >>> from keras_bert_lab import data, models, text
+    >>> features = next(iter(data.pretraining_dataset(
+    ...     data.read_documents(str(text.BUNDLED_CORPUS)),
+    ...     text.BertTokenizer(text.BUNDLED_VOCAB), 4, max_seq_length=32)))
+    >>> pretrainer = models.BertPretrainer(models.BertEncoder.from_vocab())
     >>> loss, stats = pretraining_loss(features, pretrainer(features))
     >>> sorted(stats)
     ['masked_lm_accuracy', 'masked_lm_loss', 'next_sentence_accuracy', 'next_sentence_loss']
@@ -226,10 +221,10 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     >>> import tempfile
     >>> from keras_bert_lab import training
     >>> from keras_bert_lab.models import BertEncoder, BertPretrainer
-    >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_VOCAB
+    >>> from keras_bert_lab.text import (BertTokenizer, BUNDLED_CORPUS,
+    ...                                  BUNDLED_VOCAB)
     >>> data = training.PretrainingInput(
-    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
-    ...                      "sensibility_pride_and_prejudice.txt")],
+    ...     input_files=[str(BUNDLED_CORPUS)],
     ...     max_seq_length=32, max_predictions_per_seq=5, train_batch_size=4)
     >>> strategy = tf.distribute.get_strategy()   # or Mirrored, TPU, ...
     >>> with strategy.scope():
@@ -371,15 +366,13 @@ def evaluate(model, dataset, strategy=None, loss_fn=pretraining_loss):
     `next_sentence_accuracy`, `next_sentence_loss`, plus `loss` (their sum).
 
   Example:
-    >>> from keras_bert_lab import training
-    >>> from keras_bert_lab.models import BertEncoder, BertPretrainer
-    >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_VOCAB
-    >>> data = training.PretrainingInput(
-    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
-    ...                      "sensibility_pride_and_prejudice.txt")],
-    ...     max_seq_length=32, train_batch_size=4, eval_batches=2)
-    >>> model = BertPretrainer(BertEncoder.from_vocab(num_layers=1))
-    >>> results = evaluate(model, data.eval_dataset(BertTokenizer(BUNDLED_VOCAB)))
+    >>> from keras_bert_lab import models, text, training
+    >>> held_out = training.PretrainingInput(
+    ...     input_files=[str(text.BUNDLED_CORPUS)], max_seq_length=32,
+    ...     train_batch_size=4, eval_batches=2).eval_dataset(
+    ...         text.BertTokenizer(text.BUNDLED_VOCAB))
+    >>> results = evaluate(models.BertPretrainer(
+    ...     models.BertEncoder.from_vocab(num_layers=1)), held_out)
     >>> 0 <= results["masked_lm_accuracy"] <= 1
     True
   """

@@ -25,7 +25,7 @@ import time
 
 import tensorflow as tf
 
-from keras_bert_lab.text.vocab_io import BUNDLED_VOCAB
+from keras_bert_lab.text.vocab_io import BUNDLED_CORPUS, BUNDLED_VOCAB
 from keras_bert_lab.training.errors import explained
 
 logger = logging.getLogger("keras_bert_lab")
@@ -57,8 +57,7 @@ class PretrainingInput:
   Example:
     >>> from keras_bert_lab.text import BertTokenizer
     >>> data = PretrainingInput(
-    ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
-    ...                      "sensibility_pride_and_prejudice.txt")],
+    ...     input_files=[str(BUNDLED_CORPUS)],
     ...     max_seq_length=32, train_batch_size=8).checked()
     >>> strategy = tf.distribute.get_strategy()   # or Mirrored, TPU, ...
     >>> distributed = strategy.distribute_datasets_from_function(
@@ -315,8 +314,7 @@ class PretrainingInput:
       >>> from keras_bert_lab.text import BertTokenizer
       >>> out = os.path.join(tempfile.mkdtemp(), "train.tfrecord")
       >>> written, random_next = PretrainingInput(
-      ...     input_files=[str(BUNDLED_VOCAB.parent / "austen_sense_and_"
-      ...                      "sensibility_pride_and_prejudice.txt")],
+      ...     input_files=[str(BUNDLED_CORPUS)],
       ...     eval_holdout_percent=0, max_seq_length=64).write_tfrecords(
       ...         BertTokenizer(BUNDLED_VOCAB), [out])
       >>> written > 1000, 0 < random_next < 1
