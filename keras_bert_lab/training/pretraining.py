@@ -25,7 +25,7 @@ import time
 
 import tensorflow as tf
 
-from keras_bert_lab.text.vocab_io import BUNDLED_CORPUS, BUNDLED_VOCAB
+from keras_bert_lab.text.vocab_io import BUNDLED_VOCAB
 from keras_bert_lab.training.errors import explained
 
 logger = logging.getLogger("keras_bert_lab")
@@ -55,7 +55,7 @@ class PretrainingInput:
   `bucket_boundaries` `data.bucket_by_length`'s.
 
   Example:
-    >>> from keras_bert_lab.text import BertTokenizer
+    >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_CORPUS
     >>> data = PretrainingInput(
     ...     input_files=[str(BUNDLED_CORPUS)],
     ...     max_seq_length=32, train_batch_size=8).checked()
@@ -311,7 +311,7 @@ class PretrainingInput:
 
     Example:
       >>> import os, tempfile
-      >>> from keras_bert_lab.text import BertTokenizer
+      >>> from keras_bert_lab.text import BertTokenizer, BUNDLED_CORPUS
       >>> out = os.path.join(tempfile.mkdtemp(), "train.tfrecord")
       >>> written, random_next = PretrainingInput(
       ...     input_files=[str(BUNDLED_CORPUS)],
