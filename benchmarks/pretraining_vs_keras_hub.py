@@ -14,13 +14,16 @@ r"""Pre-training against keras-hub's `BertMaskedLM`, side by side, in one run.
 * step: tokens/s of one training step on a batch in memory (32 x 128), XLA
   on, for BERT-tiny and BERT-mini: our `training.train` loop with
   `BertPretrainer` (MLM + NSP) against keras-hub's `BertMaskedLM` under
-  `model.fit(jit_compile=True)`, with the same `steps_per_execution`.
+  `model.fit(jit_compile=True)`, with the same `steps_per_execution`; and
+  our `BertPretrainer.compile()` under the same `fit` (the loop choice in
+  docs/design.md, "Training runtime").
 Results go to benchmarks/results/pretraining_vs_keras_hub.json.
 """
 
 import json
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +43,9 @@ from keras_bert_lab.config import BertConfig
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results/pretraining_vs_keras_hub.json"
 SEQ, BATCH, STEPS_PER_EXECUTION = 128, 32, 10
+# Train-step part: steps per measurement (the second half is timed), rounds.
+STEP_SIZES = {"tiny": 120, "mini": 60}
+ROUNDS = 3
 
 
 def keras_hub_model(config):
@@ -94,13 +100,13 @@ def learning():
   compile_keras_hub(model, training.create_optimizer(
       FLAGS.optimizer, FLAGS.learning_rate, steps, FLAGS.num_warmup_steps,
       weight_decay=FLAGS.weight_decay), jit_compile=False)
-  train = pretrain._features(
-      tokenizer, pretrain._text_documents(FLAGS.input_files), BATCH,
-      passes=None, seed=FLAGS.seed, shuffle=True).map(to_keras_hub)
-  held_out = pretrain._features(
-      tokenizer, pretrain._text_documents(FLAGS.input_files, eval_split=True),
-      BATCH, passes=1, seed=FLAGS.seed, shuffle=False).take(
-          FLAGS.eval_batches).map(to_keras_hub)
+  # The CLI's own input: the same training stream and held-out batches.
+  data = training.PretrainingInput(
+      **{name: FLAGS[name].value for name in pretrain.INPUT_FLAGS},
+      eval_batches=FLAGS.eval_batches)
+  train = data.train_dataset_fn(tokenizer)(
+      tf.distribute.InputContext()).map(to_keras_hub)
+  held_out = data.eval_dataset(tokenizer).map(to_keras_hub)
   start = time.perf_counter()
   model.fit(train, steps_per_epoch=steps, epochs=1, verbose=2)
   hub_seconds = time.perf_counter() - start
@@ -147,38 +153,62 @@ def our_step_tokens_per_second(config, batch, steps=60):
   return metrics["examples_per_second"] * SEQ
 
 
-def keras_hub_step_tokens_per_second(config, batch, steps=60):
-  """Warm tokens/s of keras-hub's `BertMaskedLM` under `model.fit` (XLA)."""
+def our_fit_step_tokens_per_second(config, batch, steps=60):
+  """Warm tokens/s of `BertPretrainer.compile()` + `model.fit` (XLA)."""
   keras.utils.set_random_seed(0)
-  model = keras_hub_model(config)
-  compile_keras_hub(model, training.create_optimizer("adamw", 1e-4, steps, 1),
-                    jit_compile=True)
-  data = tf.data.Dataset.from_tensors(to_keras_hub(batch)).repeat()
+  model = models.BertPretrainer(models.BertEncoder(config))
+  model.compile(training.create_optimizer("adamw", 1e-4, steps, 1),
+                jit_compile=True, steps_per_execution=STEPS_PER_EXECUTION)
+  return _fit_tokens_per_second(model, batch, steps)
+
+
+def _fit_tokens_per_second(model, batch, steps):
+  """Tokens/s of the second half of `steps` `fit` steps on `batch`."""
+  data = tf.data.Dataset.from_tensors(batch).repeat()
   model.fit(data, steps_per_epoch=steps // 2, epochs=1, verbose=0)  # Warm.
   start = time.perf_counter()
   model.fit(data, steps_per_epoch=steps // 2, epochs=1, verbose=0)
   return steps // 2 * BATCH * SEQ / (time.perf_counter() - start)
 
 
+def keras_hub_step_tokens_per_second(config, batch, steps=60):
+  """Warm tokens/s of keras-hub's `BertMaskedLM` under `model.fit` (XLA)."""
+  keras.utils.set_random_seed(0)
+  model = keras_hub_model(config)
+  compile_keras_hub(model, training.create_optimizer("adamw", 1e-4, steps, 1),
+                    jit_compile=True)
+  return _fit_tokens_per_second(model, to_keras_hub(batch), steps)
+
+
 def step():
   """Train-step tokens/s, ours over keras-hub's, at tiny and mini."""
   vocab_size = text.BertTokenizer(
       ROOT / "keras_bert_lab/resources/vocab.txt").vocab_size
+  sides = {"ours": our_step_tokens_per_second,
+           "ours_fit": our_fit_step_tokens_per_second,
+           "keras_hub": keras_hub_step_tokens_per_second}
   results = {}
-  for size in ("tiny", "mini"):
+  for size, steps in STEP_SIZES.items():
     config = BertConfig.preset(size, vocab_size=vocab_size)
     batch = fixed_batch(vocab_size)
-    # Alternate twice and keep each side's best, so that a busy moment on
-    # the machine does not decide the ratio.
-    ours, hub = [], []
-    for _ in range(2):
-      ours.append(our_step_tokens_per_second(config, batch))
-      hub.append(keras_hub_step_tokens_per_second(config, batch))
-      print(f"{size}: ours {ours[-1]:.0f}, keras-hub {hub[-1]:.0f} tokens/s",
+    # Rounds alternate the three sides; each side's median over the rounds
+    # is kept, so that a busy moment on the machine does not decide a ratio.
+    rounds = []
+    for _ in range(ROUNDS):
+      rounds.append({name: measure(config, batch, steps)
+                     for name, measure in sides.items()})
+      print(f"{size}: " + ", ".join(f"{k} {v:.0f}" for k, v in
+                                    rounds[-1].items()) + " tokens/s",
             flush=True)
-    results[size] = {"ours_tokens_per_second": max(ours),
-                     "keras_hub_tokens_per_second": max(hub),
-                     "ours_over_keras_hub": max(ours) / max(hub)}
+    median = {name: statistics.median(r[name] for r in rounds)
+              for name in sides}
+    results[size] = {
+        "steps_timed": steps // 2, "rounds": rounds,
+        "ours_tokens_per_second": median["ours"],
+        "ours_fit_tokens_per_second": median["ours_fit"],
+        "keras_hub_tokens_per_second": median["keras_hub"],
+        "ours_over_keras_hub": median["ours"] / median["keras_hub"],
+        "ours_fit_over_keras_hub": median["ours_fit"] / median["keras_hub"]}
   return results
 
 
@@ -192,7 +222,9 @@ def main():
     for size, r in results["train_step_xla"].items():
       print(f"{size}: ours {r['ours_tokens_per_second']:.0f} tokens/s, "
             f"keras-hub {r['keras_hub_tokens_per_second']:.0f} tokens/s, "
-            f"{r['ours_over_keras_hub']:.2f}x")
+            f"{r['ours_over_keras_hub']:.2f}x; under fit "
+            f"{r['ours_fit_tokens_per_second']:.0f} tokens/s, "
+            f"{r['ours_fit_over_keras_hub']:.2f}x")
   if part in ("all", "learning"):
     results["learning"] = r = learning()
     print(f"held-out masked_lm_accuracy after {r['steps']} steps: ours "

@@ -96,11 +96,9 @@ def finetune(input_path, work_dir, rows):
   return model_dir
 
 
-def export(model_dir, work_dir, jit_compile=False):
-  """Exports with the CLI; reused while model.safetensors is unchanged.
-
-  Version 1 is the default export, version 2 the `--jit_compile` one.
-  """
+def export(model_dir, work_dir, version="1", flags=()):
+  """Exports with the CLI (`flags` added); reused while the weights and the
+  export code are unchanged. Returns the version folder."""
   import keras_bert_lab.serving.export as module
   weights = pathlib.Path(model_dir) / "model.safetensors"
   stat = weights.stat()
@@ -108,14 +106,92 @@ def export(model_dir, work_dir, jit_compile=False):
   key = hashlib.sha1(f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:"
                      f"{SEQ_LENGTH}".encode() + code).hexdigest()[:12]
   export_dir = work_dir / f"exported_{key}"
-  version = export_dir / ("2" if jit_compile else "1")
-  if not (version / "saved_model.pb").exists():
+  folder = export_dir / version
+  if not (folder / "saved_model.pb").exists():
     run_cli([sys.executable, "-m", "keras_bert_lab.export",
              f"--model_dir={model_dir}", f"--export_dir={export_dir}",
-             f"--version={version.name}", f"--max_seq_length={SEQ_LENGTH}",
-             f"--jit_compile={jit_compile}"],
-            work_dir / f"export_{version.name}.log")
-  return version
+             f"--version={version}", f"--max_seq_length={SEQ_LENGTH}",
+             *flags], work_dir / f"export_{version}.log")
+  return folder
+
+
+def saved_model_call(saved_model):
+  """`texts -> probabilities` through a SavedModel's `serving_default`."""
+  import tensorflow as tf
+  import tensorflow_text  # noqa: F401  (registers the ops the graph uses)
+  serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+
+  def call(texts):
+    return serve(text=tf.constant(texts))["probabilities"].numpy()
+  return call
+
+
+def measure(systems, reviews, latency_calls, throughput_batches, rounds,
+            batch_size, warmup, full=None):
+  """Batch-1 latency and batch throughput of `systems` on real reviews.
+
+  Every system warms up (`warmup` batch-1 calls of their own lengths and
+  one batch), then `rounds` rounds interleave the systems (order reversed
+  every other round) on the same texts: `latency_calls / rounds` batch-1
+  calls and `throughput_batches / rounds` batches each. Systems not in
+  `full` get a tenth of the calls and one batch per round.
+
+  Returns:
+    `(results, rounds)`: per system `warmup_s`, `p50_ms`, `p99_ms`,
+    `mean_ms`, `latency_calls`, `texts_per_s`, `throughput_texts`; per
+    round its order and load average.
+  """
+  names = list(systems)
+  full = names if full is None else full
+  warmup_s = {}
+  for name, fn in systems.items():
+    t0 = time.perf_counter()
+    for i in range(warmup):
+      fn(reviews[100 + i:101 + i])
+    fn(reviews[:batch_size])
+    warmup_s[name] = time.perf_counter() - t0
+
+  latency = {name: [] for name in names}
+  batch_seconds = {name: 0.0 for name in names}
+  batch_texts = {name: 0 for name in names}
+  done = []
+  calls_per_round = latency_calls // rounds
+  batches_per_round = throughput_batches // rounds
+  cursor = 1000  # Texts not seen by the warm-up or a correctness check.
+  for r in range(rounds):
+    round_order = names if r % 2 == 0 else names[::-1]
+    texts = reviews[cursor:cursor + calls_per_round]
+    start = cursor + calls_per_round
+    batches = [reviews[start + b * batch_size:start + (b + 1) * batch_size]
+               for b in range(batches_per_round)]
+    cursor = start + batches_per_round * batch_size
+    short = max(1, calls_per_round // 10)
+    for name in round_order:  # Same texts for every system.
+      fn = systems[name]
+      for text in (texts if name in full else texts[:short]):
+        t0 = time.perf_counter()
+        fn([text])
+        latency[name].append(time.perf_counter() - t0)
+    for name in round_order:
+      fn = systems[name]
+      t0 = time.perf_counter()
+      timed = batches if name in full else batches[:1]
+      for batch in timed:
+        fn(batch)
+      batch_seconds[name] += time.perf_counter() - t0
+      batch_texts[name] += sum(map(len, timed))
+    done.append({"order": round_order, "load_average": os.getloadavg()})
+    print(f"round {r + 1}/{rounds} done, load average "
+          f"{done[-1]['load_average'][0]:.2f}", flush=True)
+  results = {name: {
+      "warmup_s": warmup_s[name],
+      "p50_ms": 1e3 * percentile(latency[name], 50),
+      "p99_ms": 1e3 * percentile(latency[name], 99),
+      "mean_ms": 1e3 * float(np.mean(latency[name])),
+      "latency_calls": len(latency[name]),
+      "texts_per_s": batch_texts[name] / batch_seconds[name],
+      "throughput_texts": batch_texts[name]} for name in names}
+  return results, done
 
 
 def percentile(values, q):
@@ -162,7 +238,8 @@ def main():
           f"{args.finetune_rows} rows first", flush=True)
     model_dir = finetune(args.input, work_dir, args.finetune_rows)
   saved_models = {"ours": export(model_dir, work_dir),
-                  "ours_xla": export(model_dir, work_dir, jit_compile=True)}
+                  "ours_xla": export(model_dir, work_dir, "2",
+                                     ["--jit_compile"])}
 
   import tensorflow as tf
   import tensorflow_text  # noqa: F401  (registers the ops the graph uses)
@@ -182,14 +259,6 @@ def main():
   label2id = pipe.model.config.label2id
   num_labels = len(label2id)
 
-  def ours(saved_model):
-    serve = tf.saved_model.load(str(saved_model)).signatures[
-        "serving_default"]
-
-    def call(texts):
-      return serve(text=tf.constant(texts))["probabilities"].numpy()
-    return call
-
   def hf(padding, threads=args.torch_threads):
     kwargs = dict(top_k=None, truncation=True, max_length=SEQ_LENGTH)
     if padding:
@@ -207,8 +276,8 @@ def main():
     return call
 
   systems = {
-      "ours": ours(saved_models["ours"]),
-      "ours_xla": ours(saved_models["ours_xla"]),
+      "ours": saved_model_call(saved_models["ours"]),
+      "ours_xla": saved_model_call(saved_models["ours_xla"]),
       "hf_max_length": hf("max_length"),
       "hf_dynamic": hf(None),
   }
@@ -246,61 +315,13 @@ def main():
         ", ".join(f"{n}: {d:.1e}" for n, d in max_diff.items()), flush=True)
 
   # Warm-up (tracing, thread pools, allocator; XLA compiles a program per
-  # shape: batch-1 texts of --warmup lengths), both batch sizes.
-  warmup_s = {}
-  for name, fn in systems.items():
-    t0 = time.perf_counter()
-    for i in range(args.warmup):
-      fn(reviews[100 + i:101 + i])
-    fn(reviews[:args.batch_size])
-    warmup_s[name] = time.perf_counter() - t0
-
-  latency = {name: [] for name in names}
-  batch_seconds = {name: 0.0 for name in names}
-  batch_texts = {name: 0 for name in names}
-  rounds = []
-  calls_per_round = args.latency_calls // args.rounds
-  batches_per_round = args.throughput_batches // args.rounds
-  cursor = 1000  # Texts not seen by the warm-up or the check.
-  for r in range(args.rounds):
-    round_order = names if r % 2 == 0 else names[::-1]
-    texts = reviews[cursor:cursor + calls_per_round]
-    start = cursor + calls_per_round
-    batches = [reviews[start + b * args.batch_size:
-                       start + (b + 1) * args.batch_size]
-               for b in range(batches_per_round)]
-    cursor = start + batches_per_round * args.batch_size
-    short = max(1, calls_per_round // 10)  # --also_torch_threads' share.
-    for name in round_order:  # Same texts for every system.
-      fn = systems[name]
-      for text in (texts if name in full else texts[:short]):
-        t0 = time.perf_counter()
-        fn([text])
-        latency[name].append(time.perf_counter() - t0)
-    for name in round_order:
-      fn = systems[name]
-      t0 = time.perf_counter()
-      timed = batches if name in full else batches[:1]
-      for batch in timed:
-        fn(batch)
-      batch_seconds[name] += time.perf_counter() - t0
-      batch_texts[name] += sum(map(len, timed))
-    rounds.append({"order": round_order, "load_average": os.getloadavg()})
-    print(f"round {r + 1}/{args.rounds} done, load average "
-          f"{rounds[-1]['load_average'][0]:.2f}", flush=True)
-
-  results = {}
+  # shape: batch-1 texts of --warmup lengths), both batch sizes; then the
+  # interleaved rounds.
+  results, rounds = measure(systems, reviews, args.latency_calls,
+                            args.throughput_batches, args.rounds,
+                            args.batch_size, args.warmup, full)
   for name in names:
-    results[name] = {
-        "system": titles[name],
-        "warmup_s": warmup_s[name],
-        "p50_ms": 1e3 * percentile(latency[name], 50),
-        "p99_ms": 1e3 * percentile(latency[name], 99),
-        "mean_ms": 1e3 * float(np.mean(latency[name])),
-        "latency_calls": len(latency[name]),
-        "texts_per_s": batch_texts[name] / batch_seconds[name],
-        "throughput_texts": batch_texts[name],
-    }
+    results[name] = dict(system=titles[name], **results[name])
   ratios = {}
   for mine in ("ours", "ours_xla"):
     for theirs in [n for n in names if n.startswith("hf")]:

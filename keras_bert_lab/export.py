@@ -1,7 +1,8 @@
 r"""Export a fine-tuned or pre-trained model as SavedModels that take raw text.
 
   python -m keras_bert_lab.export --model_dir=runs/sst2 \
-      --export_dir=exported/sst2 [--version=1] [--max_seq_length=128]
+      --export_dir=exported/sst2 [--version=1] [--max_seq_length=128] \
+      [--quantize=int8|int8_weights]
 
 `--model_dir` is a `finetune` model_dir (save_pretrained layout + task.json)
 or a `pretrain` model_dir (its `pretrained/` folder) or any checkpoint folder
@@ -34,6 +35,11 @@ flags.DEFINE_bool("jit_compile", False, "Compile the model call with XLA "
                   "(task models; lengths round up to a multiple of 16). "
                   "Faster on CPU after each shape's first call; TF Serving "
                   "then needs --xla_cpu_compilation_enabled=true.")
+flags.DEFINE_enum("quantize", None, ["int8", "int8_weights"],
+                  "Quantize the task model's encoder to int8 first "
+                  "(keras_bert_lab.compression): int8 weights and "
+                  "activations, or int8 weights only; LayerNorm, the pooler "
+                  "and the head stay float.")
 flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 
@@ -44,7 +50,7 @@ def main(argv):
   try:
     paths = export(FLAGS.model_dir, FLAGS.export_dir, version=FLAGS.version,
                    max_seq_length=FLAGS.max_seq_length,
-                   jit_compile=FLAGS.jit_compile)
+                   jit_compile=FLAGS.jit_compile, quantize=FLAGS.quantize)
   except (ValueError, FileExistsError) as e:
     raise app.UsageError(str(e))
   for path in paths:

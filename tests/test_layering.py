@@ -1,5 +1,5 @@
 """Imports run only downward: config, text <- data <- models <- training <-
-tasks <- serving, reports <- CLIs (with layers and checkpoints under models,
+tasks <- compression <- serving, reports <- CLIs (with layers and checkpoints under models,
 and metrics beside config).
 
 Every `import` of this package in a layer's modules, at module level or
@@ -27,7 +27,11 @@ MAY_IMPORT = {
     "training": {"text", "layers", "checkpoints", "models", "data"},
     "tasks": {"text", "layers", "checkpoints", "models", "data", "training",
               "metrics"},
-    "serving": {"text", "layers", "checkpoints", "models", "data", "tasks"},
+    # Quantization (and, later, distillation and pruning) of task models.
+    "compression": {"text", "layers", "checkpoints", "models", "data",
+                    "training", "tasks", "metrics"},
+    "serving": {"text", "layers", "checkpoints", "models", "data", "tasks",
+                "compression"},
     "reports": {"text", "data", "models", "tasks", "metrics"},
 }
 

@@ -87,7 +87,7 @@ def resolve_model_dir(model_dir):
   return model_dir
 
 
-def _task_serving(folder, config, max_seq_length, jit_compile):
+def _task_serving(folder, config, max_seq_length, jit_compile, quantize):
   """The serving module of a fine-tuned folder, chosen by its config."""
   from keras_bert_lab import tasks
   from keras_bert_lab.text import BertTokenizer
@@ -104,6 +104,9 @@ def _task_serving(folder, config, max_seq_length, jit_compile):
   task = tasks.task_for_config(config)
   model = task.model_class.from_pretrained(folder)
   _check_length(config.max_seq_length, model.config, folder)
+  if quantize:
+    from keras_bert_lab import compression
+    compression.quantize(model, quantize)
   tokenizer = BertTokenizer(_vocab_file(folder, model),
                             lower_case=model.lower_case)
   module = SERVING[type(config)](task, model, tokenizer)
@@ -112,7 +115,8 @@ def _task_serving(folder, config, max_seq_length, jit_compile):
   return module
 
 
-def build_serving(model_dir, max_seq_length=None, jit_compile=False):
+def build_serving(model_dir, max_seq_length=None, jit_compile=False,
+                  quantize=None):
   """Loads a model folder and wraps it in its serving module(s).
 
   Args:
@@ -123,6 +127,8 @@ def build_serving(model_dir, max_seq_length=None, jit_compile=False):
       `max_seq_length`, or 128 for an encoder.
     jit_compile: compile a task model's call with XLA
       (`TaskServing.use_xla`); task models only.
+    quantize: None, or a `compression.MODES` mode for the task model's
+      encoder (`compression.quantize`); task models only.
 
   Returns:
     `{relative folder: module}`: `{"": task module}` for a task model,
@@ -135,17 +141,20 @@ def build_serving(model_dir, max_seq_length=None, jit_compile=False):
   from keras_bert_lab import tasks
   folder = resolve_model_dir(model_dir)
   return _build(folder, tasks.read_config(folder), max_seq_length,
-                jit_compile)
+                jit_compile, quantize)
 
 
-def _build(folder, config, max_seq_length, jit_compile):
+def _build(folder, config, max_seq_length, jit_compile, quantize=None):
   """`build_serving` of a resolved folder and its config (None: encoder)."""
   from keras_bert_lab.text import BertTokenizer
   if config is not None:
-    return {"": _task_serving(folder, config, max_seq_length, jit_compile)}
-  if jit_compile:
-    raise ValueError(f"--jit_compile applies to fine-tuned task models; "
-                     f"{folder} is a pre-trained encoder. Drop the flag.")
+    return {"": _task_serving(folder, config, max_seq_length, jit_compile,
+                              quantize)}
+  for flag, given in (("--jit_compile", jit_compile),
+                      (f"--quantize={quantize}", quantize)):
+    if given:
+      raise ValueError(f"{flag} applies to fine-tuned task models; "
+                       f"{folder} is a pre-trained encoder. Drop the flag.")
   from keras_bert_lab.checkpoints import set_weights
   from keras_bert_lab.models.encoder import encoder_for_checkpoint
   from keras_bert_lab.models.pretrainer import BertPretrainer
@@ -179,7 +188,7 @@ def _check_length(seq_length, config, folder):
 
 
 def export(model_dir, export_dir, version=None, max_seq_length=None,
-           jit_compile=False):
+           jit_compile=False, quantize=None):
   """Exports a fine-tuned or pre-trained model as raw-text SavedModels.
 
   Args:
@@ -190,6 +199,8 @@ def export(model_dir, export_dir, version=None, max_seq_length=None,
       default the current Unix time.
     max_seq_length: packed length; default task.json's (128 for encoders).
     jit_compile: XLA for a task model's call (see `build_serving`).
+    quantize: None, `"int8"` or `"int8_weights"`: the task model's encoder
+      quantized first (see `build_serving`).
 
   Returns:
     List of the SavedModel folders written: `[export_dir/<version>]`, or
@@ -216,6 +227,9 @@ def export(model_dir, export_dir, version=None, max_seq_length=None,
   if not version.isdigit():
     raise ValueError(f"--version={version!r}: TF Serving loads only numeric "
                      "version folders; pass a non-negative integer.")
+  from keras_bert_lab.compression import MODES
+  if quantize is not None and quantize not in MODES:
+    raise ValueError(f"--quantize={quantize}: use one of {', '.join(MODES)}.")
   from keras_bert_lab import tasks
   folder = resolve_model_dir(model_dir)
   config = tasks.read_config(folder)   # the one read of task.json's settings
@@ -225,7 +239,7 @@ def export(model_dir, export_dir, version=None, max_seq_length=None,
   clash = [p for p in paths if os.path.exists(p)]
   if clash:   # before any loading: fail fast
     raise FileExistsError(f"{clash[0]} exists; pass another --version.")
-  modules = _build(folder, config, max_seq_length, jit_compile)
+  modules = _build(folder, config, max_seq_length, jit_compile, quantize)
   for module, path in zip(modules.values(), paths):
     save_module(module, path)
     logger.info("Exported %s", path)
