@@ -20,6 +20,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_bert_lab.compression.quantization import MODES  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Model folder: a finetune or pretrain "
                     "model_dir, or a save_pretrained/checkpoint folder.")
@@ -35,7 +37,7 @@ flags.DEFINE_bool("jit_compile", False, "Compile the model call with XLA "
                   "(task models; lengths round up to a multiple of 16). "
                   "Faster on CPU after each shape's first call; TF Serving "
                   "then needs --xla_cpu_compilation_enabled=true.")
-flags.DEFINE_enum("quantize", None, ["int8", "int8_weights"],
+flags.DEFINE_enum("quantize", None, list(MODES),
                   "Quantize the task model's encoder to int8 first "
                   "(keras_bert_lab.compression): int8 weights and "
                   "activations, or int8 weights only; LayerNorm, the pooler "

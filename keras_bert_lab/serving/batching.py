@@ -11,7 +11,7 @@ packing written again here.
 
 import tensorflow as tf
 
-from keras_bert_lab.serving.savedmodel import tf_variables
+from keras_bert_lab.serving.savedmodel import hold_untracked, tf_variables
 
 # Rows per length-sorted micro-batch (`TaskServing.run_sorted`).
 MICRO_BATCH = 8
@@ -48,7 +48,7 @@ class TaskServing(tf.Module):
 
   def __init__(self, task, model, tokenizer, inputs=None):
     super().__init__()
-    self.model = model
+    hold_untracked(self, model=model)
     self.tf_variables = tf_variables(model)
     self.tokenizer = tokenizer
     self.config = task.config

@@ -10,7 +10,8 @@ and mean-pooled text embeddings (`models.features.MaskedMeanPooling`).
 import tensorflow as tf
 
 from keras_bert_lab.models.features import MaskedMeanPooling
-from keras_bert_lab.serving.savedmodel import STRING_BATCH, tf_variables
+from keras_bert_lab.serving.savedmodel import (STRING_BATCH, hold_untracked,
+                                              tf_variables)
 
 
 def _features(word_ids, mask, type_ids):
@@ -115,8 +116,7 @@ class EncoderServing(tf.Module):
   def __init__(self, encoder, tokenizer, seq_length, pretrainer=None):
     super().__init__()
     from keras_bert_lab.text import BertPacker
-    self.model = encoder
-    self.pretrainer = pretrainer
+    hold_untracked(self, model=encoder, pretrainer=pretrainer)
     self.tf_variables = tf_variables(encoder, pretrainer)
     self.tokenizer = tokenizer
     self.seq_length = int(seq_length)

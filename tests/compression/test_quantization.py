@@ -150,6 +150,9 @@ def test_export_quantize_through_the_cli(tmp_path):
   int8_path = str(tmp_path / "out" / "2")
   assert proc.stdout.split() == [int8_path]
 
+  # Each weight is saved once (the float weights' own bytes, plus little).
+  weight_bytes = sum(np.asarray(w).nbytes for w in clf.get_weights())
+  assert _size(os.path.join(float_path, "variables")) < 1.1 * weight_bytes
   # The weights shrink ~4x where they are quantized; the embedding tables
   # dominate this tiny model, as in MiniLM. (Its graph, saved_model.pb, is
   # most of this tiny SavedModel; MiniLM's figure: benchmarks/compression.py.)
