@@ -13,10 +13,14 @@ r"""Pre-training against keras-hub's `BertMaskedLM`, side by side, in one run.
   head: ours learns NSP on top, keras-hub does masked LM alone.
 * step: tokens/s of one training step on a batch in memory (32 x 128), XLA
   on, for BERT-tiny and BERT-mini: our `training.train` loop with
-  `BertPretrainer` (MLM + NSP) against keras-hub's `BertMaskedLM` under
-  `model.fit(jit_compile=True)`, with the same `steps_per_execution`; and
-  our `BertPretrainer.compile()` under the same `fit` (the loop choice in
-  docs/design.md, "Training runtime").
+  `BertPretrainer` (MLM + NSP), the same model under `compile()` +
+  `model.fit(jit_compile=True)` (the loop choice in docs/design.md,
+  "Training runtime"), and keras-hub's `BertMaskedLM` under the same `fit`,
+  all with the same `steps_per_execution`. Each run times its second half:
+  our loop's last log window, and `fit` from the end of the execution at
+  half way to the end of the last (`_ExecutionClock`), so that neither
+  compilation nor `fit`'s own start counts. `ROUNDS` rounds alternate the
+  three; each keeps its median.
 Results go to benchmarks/results/pretraining_vs_keras_hub.json.
 """
 
