@@ -11,9 +11,20 @@ README's recipe: max_seq_length 128, batch 32, learning rate 5e-5,
 `benchmarks/finetune_sentiment_vs_hf.py`); the other 10% is the dev split
 every row is scored on. It is reused from --work_dir when it is there.
 
+Students are distilled from the teacher by `python -m keras_bert_lab.distill`
+on the same training rows with the teacher's recipe (batch 32, learning
+rate 5e-5, `--epochs` epochs, seed 42) and the distill defaults (T = 2,
+alpha = 0.5: half hard labels, half soft targets), starting from teacher
+blocks (DistilBERT's initialisation); the baseline a user would try first
+is the same 3-block truncation fine-tuned on the labels alone
+(`--alpha=1`).
+
 Rows (each a raw-text system: tokenization, packing, the model and the
 softmax in every call):
   * ours fp32: `python -m keras_bert_lab.export` of the teacher;
+  * ours student 3 / 2 blocks: the students (blocks 0,2,4 / 0,3), exported
+    the same way, and the 3-block one with `--quantize=int8_weights`;
+  * ours 3 blocks, no teacher: the baseline above;
   * ours int8: `export --quantize=int8` (int8 weights and activations,
     Keras' `Model.quantize`);
   * ours int8 weights: `export --quantize=int8_weights` (int8 weights
@@ -73,6 +84,26 @@ def teacher(work_dir, epochs):
         "--learning_rate=5e-5", f"--num_train_epochs={epochs}",
         "--seed=42", "--log_every=50"], work_dir / "teacher.log")
   return model_dir, dev
+
+
+# Student name -> (teacher blocks, distill flags).
+STUDENTS = {"student_3": ("0,2,4", []), "student_2": ("0,3", []),
+            "student_3_no_teacher": ("0,2,4", ["--alpha=1"])}
+
+
+def student(model_dir, work_dir, name, epochs):
+  """A student folder distilled from the teacher (made once)."""
+  layers, flags = STUDENTS[name]
+  out = work_dir / f"{name}_{epochs}_epochs"
+  if not (out / "task.json").exists():
+    serving.run_cli([
+        sys.executable, "-m", "keras_bert_lab.distill",
+        f"--teacher={model_dir}", f"--student_layers={layers}",
+        f"--model_dir={out}", f"--train_file={work_dir / 'train.jsonl'}",
+        f"--eval_file={work_dir / 'dev.jsonl'}", "--train_batch_size=32",
+        "--learning_rate=5e-5", f"--num_train_epochs={epochs}", "--seed=42",
+        "--log_every=50", *flags], work_dir / f"{name}.log")
+  return out
 
 
 def onnx_models(model_dir, work_dir):
@@ -172,8 +203,16 @@ def main():
   load_before = os.getloadavg()
 
   model_dir, dev = teacher(work_dir, args.epochs)
+  students = {name: student(model_dir, work_dir, name, args.epochs)
+              for name in STUDENTS}
   saved_models = {
       "ours_fp32": serving.export(model_dir, work_dir, "1"),
+      "ours_student_3": serving.export(students["student_3"], work_dir, "1"),
+      "ours_student_2": serving.export(students["student_2"], work_dir, "1"),
+      "ours_student_3_int8_weights": serving.export(
+          students["student_3"], work_dir, "4", ["--quantize=int8_weights"]),
+      "ours_student_3_no_teacher": serving.export(
+          students["student_3_no_teacher"], work_dir, "1"),
       "ours_int8": serving.export(model_dir, work_dir, "3",
                                   ["--quantize=int8"]),
       "ours_int8_weights": serving.export(model_dir, work_dir, "4",
@@ -189,6 +228,10 @@ def main():
       "ours_fp32": "ours, SavedModel fp32 (the teacher)",
       "ours_int8": "ours, export --quantize=int8",
       "ours_int8_weights": "ours, export --quantize=int8_weights",
+      "ours_student_3": "ours, distilled student, 3 blocks",
+      "ours_student_2": "ours, distilled student, 2 blocks",
+      "ours_student_3_int8_weights": "ours, 3-block student, int8_weights",
+      "ours_student_3_no_teacher": "ours, 3 blocks fine-tuned, no teacher",
       "ort_fp32": "HF tokenizer + ONNX Runtime fp32",
       "ort_int8": "HF tokenizer + ONNX Runtime quantize_dynamic int8",
   }
@@ -226,6 +269,9 @@ def main():
   import tensorflow as tf
   summary = {
       "teacher": str(model_dir), "epochs": args.epochs,
+      "students": {name: json.loads((folder / "eval_results.json"
+                                     ).read_text())
+                   for name, folder in students.items()},
       "dev_rows": len(dev), "dev_majority_rate": float(majority),
       "seq_length": serving.SEQ_LENGTH, "rounds": args.rounds,
       "cpus": os.cpu_count(), "machine": platform.machine(),

@@ -27,7 +27,7 @@ MAY_IMPORT = {
     "training": {"text", "layers", "checkpoints", "models", "data"},
     "tasks": {"text", "layers", "checkpoints", "models", "data", "training",
               "metrics"},
-    # Quantization (and, later, distillation and pruning) of task models.
+    # Distillation and quantization (and, later, pruning) of task models.
     "compression": {"text", "layers", "checkpoints", "models", "data",
                     "training", "tasks", "metrics"},
     "serving": {"text", "layers", "checkpoints", "models", "data", "tasks",

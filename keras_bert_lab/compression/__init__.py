@@ -1,13 +1,20 @@
-"""Compression of fine-tuned models: post-training int8 quantization.
+"""Compression of fine-tuned models: distillation and int8 quantization.
 
   >>> from keras_bert_lab import compression
   >>> compression.MODES
   ('int8', 'int8_weights')
 
-`quantize(model, mode)` quantizes a task model's encoder with Keras 3's
-`Model.quantize`; `python -m keras_bert_lab.export --quantize=int8` exports
-the result as a raw-text SavedModel.
+`distill(teacher_dir, data, model_dir, layers=[0, 2, 4])` trains a smaller
+student of a fine-tuned task folder on its labels and outputs
+(`python -m keras_bert_lab.distill`; `BertDistiller`, `build_student` and
+`DistillConfig` for `model.fit` by hand). `quantize(model, mode)`
+quantizes a task model's encoder with Keras 3's `Model.quantize`;
+`python -m keras_bert_lab.export --quantize=int8` exports the result as a
+raw-text SavedModel.
 """
 
+from keras_bert_lab.compression.distillation import (BertDistiller,
+                                                     DistillConfig,
+                                                     build_student, distill)
 from keras_bert_lab.compression.quantization import (MODES, quantize,
                                                      quantized_layers)

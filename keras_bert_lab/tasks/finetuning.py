@@ -88,7 +88,7 @@ def load_tokenizer(model, lower_case=None):
       model.lower_case if lower_case is None else lower_case))
 
 
-def finetune(task, data, init_checkpoint, model_dir, train=None):
+def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
   """Fine-tunes `init_checkpoint` on `task` and writes everything to `model_dir`.
 
   Args:
@@ -98,6 +98,12 @@ def finetune(task, data, init_checkpoint, model_dir, train=None):
     init_checkpoint: any checkpoint folder `from_pretrained` reads.
     model_dir: the output folder (rerun to resume).
     train: a `TrainConfig` (default: its defaults).
+    build: what to train instead of `task.build_model(init_checkpoint)`
+      (distillation): `(config overrides) -> (model, trainer, references)`,
+      called under the strategy's scope; `fit` trains `trainer` (compiled
+      with the optimizer; `model` itself when it is), `model` is
+      evaluated and saved, and each `{name: model}` of `references` is
+      evaluated too, under its name in the results.
 
   Returns:
     `(results, written)`: the `eval_results.json` dict and the paths of
@@ -133,10 +139,14 @@ def finetune(task, data, init_checkpoint, model_dir, train=None):
   overrides = ({} if train.dropout is None
                else {"hidden_dropout_prob": train.dropout})
   with strategy.scope():
-    try:
-      model = task.build_model(init_checkpoint, **overrides)
-    except ValueError as e:
-      raise ValueError(f"--init_checkpoint={init_checkpoint}: {e}") from None
+    if build is not None:
+      model, trainer, references = build(overrides)
+    else:
+      try:
+        model = task.build_model(init_checkpoint, **overrides)
+      except ValueError as e:
+        raise ValueError(f"--init_checkpoint={init_checkpoint}: {e}") from None
+      trainer, references = model, {}
   positions = model.config.max_position_embeddings
   if task.config.max_seq_length > positions:
     raise ValueError(
@@ -167,8 +177,8 @@ def finetune(task, data, init_checkpoint, model_dir, train=None):
         weight_decay=train.weight_decay,
         loss_scale=train.mixed_precision == "fp16")
     # The task's own loss and metrics (`BertTaskModel.compile`).
-    model.compile(optimizer=optimizer, jit_compile=train.jit_compile,
-                  steps_per_execution=train.steps_per_execution)
+    trainer.compile(optimizer=optimizer, jit_compile=train.jit_compile,
+                    steps_per_execution=train.steps_per_execution)
   stream = task.train_dataset(task_data.train, tokenizer,
                               train.train_batch_size, seed=train.seed)
   if train.bucket_boundaries:
@@ -181,7 +191,7 @@ def finetune(task, data, init_checkpoint, model_dir, train=None):
     # XLA keep static shapes (one program; buckets give a few).
     from keras_bert_lab.data import trim_batches
     stream = trim_batches(stream)
-  backup, done = training.resume_fit(model, model_dir, steps_per_chunk,
+  backup, done = training.resume_fit(trainer, model_dir, steps_per_chunk,
                                      chunks)
   stream = stream.skip(done)
   logger.info("Fine-tuning %s (%d parameters) from %s: %d steps (%d "
@@ -197,8 +207,8 @@ def finetune(task, data, init_checkpoint, model_dir, train=None):
       # Tagging and SQuAD do not use the pooler; Keras says so every step.
       warnings.filterwarnings("ignore", message="Gradients do not exist for "
                               r"variables \['pooler")
-      model.fit(stream, epochs=chunks, steps_per_epoch=steps_per_chunk,
-                callbacks=callbacks, verbose=2, shuffle=False)
+      trainer.fit(stream, epochs=chunks, steps_per_epoch=steps_per_chunk,
+                  callbacks=callbacks, verbose=2, shuffle=False)
   except tf.errors.InvalidArgumentError as e:
     raise ValueError(base.assert_message(e)) from None
 
@@ -209,6 +219,9 @@ def finetune(task, data, init_checkpoint, model_dir, train=None):
                  dev_split=task_data.dev_split,
                  train_examples=task_data.num_train, train_steps=total_steps,
                  **task_data.counts)
+  for name, reference in references.items():
+    results[name] = dict(task.evaluate(reference, tokenizer, task_data.eval,
+                                       train.eval_batch_size))
   training.ScalarWriter(model_dir / "logs" / "eval").write(total_steps, {
       k: v for k, v in results.items()
       if isinstance(v, (int, float)) and not isinstance(v, bool)})
