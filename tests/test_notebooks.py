@@ -24,7 +24,7 @@ from tests.test_finetune import _tiny_encoder
 
 COLAB = ROOT / "colab"
 NOTEBOOKS = ("pretrain_on_tpu.ipynb", "finetune_and_export.ipynb",
-             "pretraining_data_explained.ipynb")
+             "pretraining_data_explained.ipynb", "compress_and_serve.ipynb")
 
 
 def execute(name, cwd, **parameters):
@@ -143,6 +143,49 @@ def test_finetune_and_export(tmp_path, data_dir):
   request = re.search(r"curl -d '(.*)' http://localhost:8501", text)
   assert json.loads(request.group(1))["instances"] == [
       {"text": t} for t in examples]
+
+
+@pytest.mark.slow
+def test_compress_and_serve(tmp_path, data_dir):
+  from keras_bert_lab import tasks
+  from keras_bert_lab.models import load_task_model
+  rows = tmp_path / "reviews.tsv"
+  with open(data_dir / "labeled" / "en" / "fine_foods_train.tsv",
+            encoding="utf-8") as f:
+    rows.write_text("".join(f.readlines()[:81]), encoding="utf-8")
+  # A teacher: the tiny 2-layer encoder fine-tuned on 80 real reviews.
+  _tiny_encoder(tmp_path / "tiny_bert")
+  task = tasks.get_task("classification", text_column="review",
+                        label_column="score", max_seq_length=32)
+  tasks.finetune(task, tasks.DataConfig(train_file=str(rows)),
+                 str(tmp_path / "tiny_bert"), str(tmp_path / "teacher"),
+                 tasks.TrainConfig(num_train_epochs=1, train_batch_size=16))
+  examples = ["Great coffee!", "Stale and bland.", ""]
+  _, text = execute(
+      "compress_and_serve.ipynb", tmp_path, TEACHER="teacher",
+      TRAIN_FILE=str(rows), STUDENT_LAYERS=[1], NUM_EPOCHS=1, BATCH_SIZE=16,
+      LOG_EVERY=2, STUDENT_DIR="student", EXPORT_DIR="exported",
+      EXAMPLES=examples, LATENCY_CALLS=3)
+  student, info = load_task_model(str(tmp_path / "student"))
+  assert student.encoder.config.num_layers == 1
+  results = json.loads((tmp_path / "student" / "eval_results.json"
+                        ).read_text())
+  assert re.search(rf"student accuracy {results['accuracy']:.4f}, teacher "
+                   rf"{results['teacher']['accuracy']:.4f}", text)
+  # The int8 student SavedModel answers raw text, as the float teacher does.
+  import tensorflow as tf
+  import tensorflow_text  # noqa: F401
+  (version,) = (tmp_path / "exported").iterdir()
+  dtypes = tf.train.load_checkpoint(str(version / "variables" / "variables")
+                                    ).get_variable_to_dtype_map().values()
+  assert tf.int8 in set(dtypes)
+  served = tf.saved_model.load(str(version))
+  out = served.signatures["serving_default"](text=tf.constant(examples))
+  np.testing.assert_allclose(out["probabilities"].numpy().sum(-1), 1.0,
+                             atol=1e-6)
+  assert {label.decode() for label in out["label"].numpy()} <= set(
+      info["labels"])
+  assert text.count("batch-1 p50") == 2
 
 
 @pytest.mark.slow
