@@ -25,6 +25,10 @@ softmax in every call):
   * ours student 3 / 2 blocks: the students (blocks 0,2,4 / 0,3), exported
     the same way, and the 3-block one with `--quantize=int8_weights`;
   * ours 3 blocks, no teacher: the baseline above;
+  * ours pruned 30 / 50: the teacher after `python -m keras_bert_lab.prune
+    --heads=S --ffn=S` (S = 0.3, 0.5; importance on 2,048 training rows)
+    and `--recover_epochs=--epochs` of distillation from the unpruned
+    teacher with the students' recipe;
   * ours int8: `export --quantize=int8` (int8 weights and activations,
     Keras' `Model.quantize`);
   * ours int8 weights: `export --quantize=int8_weights` (int8 weights
@@ -103,6 +107,25 @@ def student(model_dir, work_dir, name, epochs):
         f"--eval_file={work_dir / 'dev.jsonl'}", "--train_batch_size=32",
         "--learning_rate=5e-5", f"--num_train_epochs={epochs}", "--seed=42",
         "--log_every=50", *flags], work_dir / f"{name}.log")
+  return out
+
+
+# Pruned model name -> (share of heads, share of feed-forward neurons).
+PRUNED = {"pruned_30": (0.3, 0.3), "pruned_50": (0.5, 0.5)}
+
+
+def pruned(model_dir, work_dir, name, epochs):
+  """The teacher pruned and then distilled from itself (made once)."""
+  heads, ffn = PRUNED[name]
+  out = work_dir / f"{name}_{epochs}_epochs"
+  if not (out / "task.json").exists():
+    serving.run_cli([
+        sys.executable, "-m", "keras_bert_lab.prune", f"--model={model_dir}",
+        f"--heads={heads}", f"--ffn={ffn}", f"--recover_epochs={epochs}",
+        f"--model_dir={out}", f"--train_file={work_dir / 'train.jsonl'}",
+        f"--eval_file={work_dir / 'dev.jsonl'}", "--train_batch_size=32",
+        "--learning_rate=5e-5", "--seed=42", "--log_every=50"],
+        work_dir / f"{name}.log")
   return out
 
 
@@ -205,6 +228,8 @@ def main():
   model_dir, dev = teacher(work_dir, args.epochs)
   students = {name: student(model_dir, work_dir, name, args.epochs)
               for name in STUDENTS}
+  students.update({name: pruned(model_dir, work_dir, name, args.epochs)
+                   for name in PRUNED})
   saved_models = {
       "ours_fp32": serving.export(model_dir, work_dir, "1"),
       "ours_student_3": serving.export(students["student_3"], work_dir, "1"),
@@ -213,6 +238,8 @@ def main():
           students["student_3"], work_dir, "4", ["--quantize=int8_weights"]),
       "ours_student_3_no_teacher": serving.export(
           students["student_3_no_teacher"], work_dir, "1"),
+      "ours_pruned_30": serving.export(students["pruned_30"], work_dir, "1"),
+      "ours_pruned_50": serving.export(students["pruned_50"], work_dir, "1"),
       "ours_int8": serving.export(model_dir, work_dir, "3",
                                   ["--quantize=int8"]),
       "ours_int8_weights": serving.export(model_dir, work_dir, "4",
@@ -232,6 +259,8 @@ def main():
       "ours_student_2": "ours, distilled student, 2 blocks",
       "ours_student_3_int8_weights": "ours, 3-block student, int8_weights",
       "ours_student_3_no_teacher": "ours, 3 blocks fine-tuned, no teacher",
+      "ours_pruned_30": "ours, pruned 30% heads + 30% FFN, distilled",
+      "ours_pruned_50": "ours, pruned 50% heads + 50% FFN, distilled",
       "ort_fp32": "HF tokenizer + ONNX Runtime fp32",
       "ort_int8": "HF tokenizer + ONNX Runtime quantize_dynamic int8",
   }

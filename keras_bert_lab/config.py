@@ -53,6 +53,9 @@ _ACT_FROM_FILE = {
 }
 _ACT_TO_HF = {"gelu": "gelu", "gelu_approximate": "gelu_new"}
 
+# config.json key of a pruned model's per-layer shapes (see to_hf_dict).
+PRUNING_KEY = "keras_bert_lab_pruning"
+
 # Pure bookkeeping that changes nothing in the model; dropped without a log.
 _BOOKKEEPING_KEYS = frozenset({
     "architectures", "model_type", "transformers_version", "_name_or_path",
@@ -90,11 +93,21 @@ class BertConfig:
     type_vocab_size: number of segment (token type) ids.
     initializer_range: stddev of the truncated-normal initializer.
     layer_norm_eps: LayerNorm epsilon (1e-12 in BERT).
+    pruned_heads: `{layer: head indices}` removed by structured pruning,
+      numbered as in the unpruned layer (HF's `pruned_heads`); each layer
+      keeps at least one head of width `hidden_size / num_heads`.
+    intermediate_sizes: per-layer feed-forward widths after pruning (each
+      at most `intermediate_size`), or None for `intermediate_size` in every
+      layer.
 
   Example:
     >>> cfg = BertConfig.preset("tiny", vocab_size=1000)
     >>> cfg.num_heads, cfg.intermediate_size
     (2, 512)
+    >>> pruned = BertConfig.preset("tiny", pruned_heads={"1": [0]},
+    ...                            intermediate_sizes=[512, 100])
+    >>> pruned.layer_heads(1), pruned.layer_intermediate_size(1)
+    (1, 100)
   """
 
   vocab_size: int = 30522
@@ -109,6 +122,8 @@ class BertConfig:
   type_vocab_size: int = 2
   initializer_range: float = 0.02
   layer_norm_eps: float = 1e-12
+  pruned_heads: dict = dataclasses.field(default_factory=dict)
+  intermediate_sizes: tuple = None
 
   def __post_init__(self):
     if self.hidden_act not in HIDDEN_ACTS:
@@ -128,6 +143,79 @@ class BertConfig:
       if not isinstance(value, int) or value <= 0:
         raise ValueError(
             f"BertConfig.{name}={value!r} must be a positive integer.")
+    self._check_pruning()
+
+  def _check_pruning(self):
+    # JSON turns the layer keys into strings; keep ints and sorted tuples.
+    try:
+      self.pruned_heads = {
+          int(layer): tuple(sorted({int(h) for h in heads}))
+          for layer, heads in (self.pruned_heads or {}).items() if heads}
+    except (TypeError, ValueError, AttributeError):
+      raise ValueError(
+          f"BertConfig.pruned_heads={self.pruned_heads!r} must map layer "
+          "indices to lists of head indices, e.g. {0: [1, 3]}.") from None
+    for layer, heads in self.pruned_heads.items():
+      if not 0 <= layer < self.num_layers:
+        raise ValueError(
+            f"BertConfig.pruned_heads names layer {layer}; the model has "
+            f"layers 0 to {self.num_layers - 1}.")
+      if heads[0] < 0 or heads[-1] >= self.num_heads:
+        raise ValueError(
+            f"BertConfig.pruned_heads[{layer}]={list(heads)} names a head "
+            f"outside 0 to {self.num_heads - 1}.")
+      if len(heads) == self.num_heads:
+        raise ValueError(
+            f"BertConfig.pruned_heads[{layer}] removes all {self.num_heads} "
+            "heads; every layer keeps at least one.")
+    if self.intermediate_sizes is None:
+      return
+    sizes = tuple(self.intermediate_sizes)
+    if len(sizes) != self.num_layers or not all(
+        isinstance(n, int) and 0 < n <= self.intermediate_size for n in sizes):
+      raise ValueError(
+          f"BertConfig.intermediate_sizes={list(sizes)} must give "
+          f"{self.num_layers} widths (one per layer), each from 1 to "
+          f"intermediate_size={self.intermediate_size}.")
+    self.intermediate_sizes = (
+        None if all(n == self.intermediate_size for n in sizes) else sizes)
+
+  @property
+  def is_pruned(self):
+    """Whether any layer has lost heads or feed-forward neurons."""
+    return bool(self.pruned_heads) or self.intermediate_sizes is not None
+
+  def layer_heads(self, layer):
+    """The number of attention heads left in block `layer`."""
+    return self.num_heads - len(self.pruned_heads.get(layer, ()))
+
+  def layer_intermediate_size(self, layer):
+    """The feed-forward width of block `layer`."""
+    if self.intermediate_sizes is None:
+      return self.intermediate_size
+    return self.intermediate_sizes[layer]
+
+  def select_layers(self, layers):
+    """This config restricted to the blocks `layers`, renumbered from 0.
+
+    Args:
+      layers: block indices, in the order the new model stacks them.
+
+    Returns:
+      A `BertConfig` with `len(layers)` blocks, each keeping its pruning.
+
+    Example:
+      >>> cfg = BertConfig.preset("tiny", num_layers=4, pruned_heads={3: [1]})
+      >>> cfg.select_layers([1, 3]).pruned_heads
+      {1: (1,)}
+    """
+    sizes = self.intermediate_sizes
+    return dataclasses.replace(
+        self, num_layers=len(layers),
+        pruned_heads={i: self.pruned_heads[j] for i, j in enumerate(layers)
+                      if j in self.pruned_heads},
+        intermediate_sizes=(None if sizes is None
+                            else tuple(sizes[j] for j in layers)))
 
   @classmethod
   def preset(cls, name, **overrides):
@@ -159,13 +247,19 @@ class BertConfig:
     """Returns the fields as a plain dict (for Keras `get_config`).
 
     Returns:
-      `{field name: value}` for every field, this package's names.
+      `{field name: value}` for every field, this package's names, in JSON
+      types (`pruned_heads` keys are strings).
 
     Example:
       >>> BertConfig.preset("tiny").to_dict()["num_layers"]
       2
     """
-    return dataclasses.asdict(self)
+    values = dataclasses.asdict(self)
+    values["pruned_heads"] = {str(layer): list(heads)
+                              for layer, heads in self.pruned_heads.items()}
+    if self.intermediate_sizes is not None:
+      values["intermediate_sizes"] = list(self.intermediate_sizes)
+    return values
 
   @classmethod
   def from_dict(cls, values):
@@ -235,8 +329,15 @@ class BertConfig:
         raise ValueError(
             f"{source}: {key}={values[key]!r} describes a model this package "
             f"does not build; only {key}={accepted!r} is supported.")
+    # HF 4's `prune_heads` wrote `pruned_heads`; ours (full-width weights,
+    # which transformers 5 reads too) goes under PRUNING_KEY.
+    pruning = values.get(PRUNING_KEY) or {}
+    fields["pruned_heads"] = (values.get("pruned_heads")
+                              or pruning.get("pruned_heads") or {})
+    fields["intermediate_sizes"] = pruning.get("intermediate_sizes")
     unknown = sorted(set(values) - set(_FILE_KEYS.values())
-                     - _BOOKKEEPING_KEYS - set(_REQUIRED_VALUES))
+                     - _BOOKKEEPING_KEYS - set(_REQUIRED_VALUES)
+                     - {"pruned_heads", PRUNING_KEY})
     if unknown:
       logger.warning("%s: ignoring keys this package does not use: %s",
                      source, ", ".join(unknown))
@@ -279,11 +380,18 @@ class BertConfig:
       The file's keys and values; no `layer_norm_eps` (Google's code fixes
       it at 1e-12).
 
+    Raises:
+      ValueError: a pruned config (Google's code builds full layers only).
+
     Example:
       >>> values = BertConfig.preset("tiny").to_google_dict()
       >>> values["num_hidden_layers"], "layer_norm_eps" in values
       (2, False)
     """
+    if self.is_pruned:
+      raise ValueError(
+          "A pruned BertConfig has no bert_config.json form (Google's code "
+          "builds every layer at full width); save it with save_pretrained.")
     values = {key: getattr(self, field) for field, key in _FILE_KEYS.items()}
     del values["layer_norm_eps"]
     return values
@@ -293,7 +401,10 @@ class BertConfig:
 
     Returns:
       The file's keys and values, with HF's activation names and
-      bookkeeping (`model_type`, `architectures`).
+      bookkeeping (`model_type`, `architectures`). A pruned config adds
+      `keras_bert_lab_pruning` (`pruned_heads`, `intermediate_sizes`):
+      transformers ignores it and loads the zero-padded full-width weights
+      (`checkpoints.hf.pad_pruned`) as the same function.
 
     Example:
       >>> values = BertConfig.preset("tiny", hidden_act="gelu_approximate").to_hf_dict()
@@ -304,6 +415,10 @@ class BertConfig:
     values["hidden_act"] = _ACT_TO_HF[self.hidden_act]
     values.update(model_type="bert", architectures=["BertForPreTraining"],
                   position_embedding_type="absolute", pad_token_id=0)
+    if self.is_pruned:
+      pruning = self.to_dict()
+      values[PRUNING_KEY] = {key: pruning[key] for key in
+                             ("pruned_heads", "intermediate_sizes")}
     return values
 
   def write_google_json(self, path):

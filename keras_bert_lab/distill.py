@@ -19,7 +19,6 @@ model_dir (rerun the same command to resume); its `eval_results.json` also
 holds the teacher's metrics on the same evaluation data.
 """
 
-import json
 import os
 
 from absl import app, flags
@@ -40,24 +39,11 @@ flags.DEFINE_string("student_init", None, "Start the student's encoder from "
 flags.DEFINE_string("student_config", None, "Start a random student of this "
                     "shape: a preset (tiny, mini, small, medium, base, "
                     "large) or a config.json (ours, HF or Google).")
-flags.DEFINE_float("temperature", 2.0, "Soft-target temperature T (the KL "
-                   "is scaled by T^2).")
-flags.DEFINE_float("alpha", 0.5, "Weight of the hard-label loss, in [0, 1]; "
-                   "the distillation losses get 1 - alpha.")
-flags.DEFINE_float("logits_weight", 1.0, "Weight of the soft-target KL "
-                   "(regression: the MSE to the teacher's scores).")
-flags.DEFINE_float("hidden_weight", 0.0, "Weight of the hidden-state MSE "
-                   "(TinyBERT); 0 turns it off.")
-flags.DEFINE_list("layer_map", None, "Teacher block for each student block "
-                  "in the hidden-state loss; default --student_layers, else "
-                  "TinyBERT's uniform map.")
+cli_flags.define_distillation_flags()
 cli_flags.define_data_flags()
 cli_flags.define_training_flags()
 flags.adopt_module_key_flags(cli_flags)   # listed in --help
 flags.mark_flags_as_required(["teacher", "model_dir"])
-
-# Column flags that rename the teacher's columns for this data.
-_COLUMNS = ("text_column", "text_b_column", "label_column")
 
 
 def _fail(message):
@@ -100,22 +86,17 @@ def main(argv):
   from keras_bert_lab import tasks
   from keras_bert_lab.compression import distillation
   try:
-    config = distillation.DistillConfig(
-        FLAGS.temperature, FLAGS.alpha, FLAGS.logits_weight,
-        FLAGS.hidden_weight,
-        [int(i) for i in FLAGS.layer_map] if FLAGS.layer_map else None)
+    config = cli_flags.config_from_flags(distillation.DistillConfig, FLAGS)
     data, train = (cli_flags.config_from_flags(cls, FLAGS)
                    for cls in (tasks.DataConfig, tasks.TrainConfig))
     results, written = distillation.distill(
         FLAGS.teacher, data, FLAGS.model_dir, train,
         layers=FLAGS.student_layers, init_checkpoint=FLAGS.student_init,
         student_config=_student_config(), config=config,
-        **{name: FLAGS[name].value for name in _COLUMNS
-           if FLAGS[name].present})
+        **cli_flags.column_overrides(FLAGS))
   except ValueError as e:
     _fail(str(e))
-  print(json.dumps(results, indent=2))
-  print("Wrote " + ", ".join(str(p) for p in written))
+  cli_flags.print_results(results, written)
 
 
 if __name__ == "__main__":

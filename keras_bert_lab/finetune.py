@@ -17,7 +17,6 @@ resume), evaluates and writes `model_dir` (see that module). The checks that
 need no TensorFlow run here first, so a bad flag fails in a second.
 """
 
-import json
 import os
 
 from absl import app, flags
@@ -125,8 +124,7 @@ def main(argv):
                                       FLAGS.model_dir, train)
   except ValueError as e:
     _fail(str(e))
-  print(json.dumps(results, indent=2))
-  print("Wrote " + ", ".join(str(p) for p in written))
+  cli_flags.print_results(results, written)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ transposed), plus the fine-tuning heads: `output_weights`/`output_bias`
 `BertForSequenceClassification`, `BertForTokenClassification`,
 `BertForMultipleChoice`) and `cls/squad/output_weights/bias` (run_squad.py)
 <-> `qa_outputs.weight/bias` (`BertForQuestionAnswering`); both layouts keep
-these as `[num_outputs, H]`, so they are not transposed. transformers converts to PyTorch and keras-hub reads HF folders
+these as `[num_outputs, H]`, so they are not transposed. A structurally
+pruned model is written zero-padded to full width (`pad_pruned`), which every
+transformers version loads as the same function, and cut back on reading;
+HF 4 folders in the `pruned_heads` layout are read too. transformers converts to PyTorch and keras-hub reads HF folders
 only into its own `BertBackbone` layout (no heads, tanh GELU), so neither
 could fill this package's model; the conversion is written here. Pickle
 files (`pytorch_model.bin`) are refused, never unpickled.
@@ -21,6 +24,7 @@ import numpy as np
 import safetensors.numpy
 import safetensors.tensorflow
 
+from keras_bert_lab.checkpoints.names import block_slices, head_columns
 from keras_bert_lab.config import BertConfig
 
 logger = logging.getLogger("keras_bert_lab")
@@ -166,6 +170,99 @@ def hf_tensors_to_canonical(tensors, source):
   return weights
 
 
+def _pruned_rows(config, layer):
+  """`{name: (axis, kept indices, full size)}` of a pruned layer's weights."""
+  rows = {}
+  if layer in config.pruned_heads:
+    heads = [h for h in range(config.num_heads)
+             if h not in config.pruned_heads[layer]]
+    columns = head_columns(heads, config.hidden_size // config.num_heads)
+    for name, (axis, kept) in block_slices(layer, columns=columns).items():
+      rows[name] = axis, kept, config.hidden_size
+  width = config.layer_intermediate_size(layer)
+  if width < config.intermediate_size:
+    for name, (axis, kept) in block_slices(
+        layer, neurons=np.arange(width)).items():
+      rows[name] = axis, kept, config.intermediate_size
+  return rows
+
+
+def pad_pruned(config, weights):
+  """Zero-pads a pruned model's weights to the unpruned shapes.
+
+  transformers 5 removed `prune_heads` and has no per-layer feed-forward
+  width, so a pruned model is written at full width: a pruned head's
+  query, key and value are zero (uniform attention over zero values) and
+  its rows of the output projection are zero, and pruned feed-forward
+  neurons have zero weights in and out (GELU(0) = 0). The function is
+  unchanged.
+
+  Args:
+    config: the pruned `BertConfig`.
+    weights: `{canonical name: array}` in the pruned shapes.
+
+  Returns:
+    A new dict at full width (`weights` itself for an unpruned config).
+
+  Example:
+    >>> import numpy as np
+    >>> config = BertConfig(hidden_size=8, num_layers=1, num_heads=2,
+    ...                     intermediate_size=16, intermediate_sizes=[5],
+    ...                     pruned_heads={0: [0]})
+    >>> name = "bert/encoder/layer_0/attention/output/dense/kernel"
+    >>> padded = pad_pruned(config, {name: np.ones([4, 8])})
+    >>> padded[name].shape, bool(padded[name][:4].any()), bool(padded[name][4:].all())
+    ((8, 8), False, True)
+  """
+  if not config.is_pruned:
+    return weights
+  weights = dict(weights)
+  for layer in range(config.num_layers):
+    for name, (axis, kept, size) in _pruned_rows(config, layer).items():
+      if name in weights:
+        value = weights[name]
+        shape = list(value.shape)
+        shape[axis] = size
+        full = np.zeros(shape, value.dtype)
+        index = [slice(None)] * value.ndim
+        index[axis] = kept
+        full[tuple(index)] = value
+        weights[name] = full
+  return weights
+
+
+def cut_pruned(config, weights):
+  """Inverse of `pad_pruned`: full-width arrays back to the pruned shapes.
+
+  Arrays already in the pruned shapes (an HF 4 folder written with
+  `prune_heads`, whose `config.json` has `pruned_heads`) are kept as they
+  are.
+
+  Args:
+    config: the pruned `BertConfig` read from the same folder.
+    weights: `{canonical name: array}` as in the file.
+
+  Returns:
+    A new dict (`weights` itself for an unpruned config).
+
+  Example:
+    >>> import numpy as np
+    >>> config = BertConfig(hidden_size=8, num_layers=1, num_heads=2,
+    ...                     intermediate_size=16, pruned_heads={0: [0]})
+    >>> name = "bert/encoder/layer_0/attention/self/query/kernel"
+    >>> cut_pruned(config, {name: np.ones([8, 8])})[name].shape
+    (8, 4)
+  """
+  if not config.is_pruned:
+    return weights
+  weights = dict(weights)
+  for layer in range(config.num_layers):
+    for name, (axis, kept, _) in _pruned_rows(config, layer).items():
+      if name in weights and weights[name].shape[axis] != len(kept):
+        weights[name] = np.take(weights[name], kept, axis=axis)
+  return weights
+
+
 def read_hf_folder(folder):
   """Reads an HF BERT folder into canonical weights.
 
@@ -191,7 +288,8 @@ def read_hf_folder(folder):
     (True, 23, None, None)
   """
   config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
-  weights = hf_tensors_to_canonical(_read_safetensors(folder), folder)
+  weights = cut_pruned(
+      config, hf_tensors_to_canonical(_read_safetensors(folder), folder))
   vocab = os.path.join(folder, "vocab.txt")
   lower_case = None
   tokenizer_config = os.path.join(folder, "tokenizer_config.json")
@@ -234,7 +332,7 @@ def write_hf_folder(folder, config, weights, with_heads, architecture=None,
     ['bert.pooler.dense.weight', 'classifier.weight']
   """
   tensors = {}
-  for name, value in weights.items():
+  for name, value in pad_pruned(config, weights).items():
     key, transpose = canonical_to_hf(name)
     if with_heads and not key.startswith(HEAD_PREFIXES):
       key = "bert." + key

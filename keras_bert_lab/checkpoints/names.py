@@ -84,6 +84,51 @@ def encoder_variables(encoder):
   return names
 
 
+def head_columns(heads, head_size):
+  """The query/key/value columns of the attention heads `heads`, in order.
+
+  Example:
+    >>> head_columns([0, 2], 2).tolist()
+    [0, 1, 4, 5]
+  """
+  return np.concatenate([np.arange(h * head_size, (h + 1) * head_size)
+                         for h in heads]).astype(np.int64)
+
+
+def block_slices(layer, columns=None, neurons=None):
+  """Which axis of which weight of block `layer` heads and neurons own.
+
+  Structured pruning keeps some attention-head columns (`head_columns`)
+  and some feed-forward neurons; these are the weights that shrink.
+
+  Args:
+    layer: the block index.
+    columns: kept query/key/value columns, or None to leave attention be.
+    neurons: kept feed-forward neurons, or None.
+
+  Returns:
+    `{canonical name: (axis, kept indices)}`.
+
+  Example:
+    >>> sorted(block_slices(0, neurons=[3]))
+    ['bert/encoder/layer_0/intermediate/dense/bias',
+     'bert/encoder/layer_0/intermediate/dense/kernel',
+     'bert/encoder/layer_0/output/dense/kernel']
+  """
+  p = f"bert/encoder/layer_{layer}"
+  slices = {}
+  if columns is not None:
+    for part in ("query", "key", "value"):
+      slices[f"{p}/attention/self/{part}/kernel"] = (1, columns)
+      slices[f"{p}/attention/self/{part}/bias"] = (0, columns)
+    slices[f"{p}/attention/output/dense/kernel"] = (0, columns)
+  if neurons is not None:
+    slices[f"{p}/intermediate/dense/kernel"] = (1, neurons)
+    slices[f"{p}/intermediate/dense/bias"] = (0, neurons)
+    slices[f"{p}/output/dense/kernel"] = (0, neurons)
+  return slices
+
+
 def model_variables(model):
   """Maps canonical names to the variables of a BERT model.
 

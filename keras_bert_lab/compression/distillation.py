@@ -146,8 +146,23 @@ def check_layers(layers, num_teacher, flag="--student_layers"):
   return layers
 
 
-def _with_encoder(teacher, encoder):
-  """A new task model like `teacher` (head, labels, settings) on `encoder`."""
+def with_encoder(teacher, encoder):
+  """A new task model like `teacher` (head, labels, settings) on `encoder`.
+
+  Args:
+    teacher: a task model.
+    encoder: the new model's `BertEncoder`.
+
+  Returns:
+    A task model of `teacher`'s class, labels and settings, its head fresh.
+
+  Example:
+    >>> from keras_bert_lab.models import BertClassifier
+    >>> model = BertClassifier(BertEncoder.from_vocab(num_layers=2),
+    ...                        labels=["a", "b"])
+    >>> with_encoder(model, BertEncoder.from_vocab(num_layers=1)).labels
+    ['a', 'b']
+  """
   config = teacher.get_config()
   config["encoder"] = encoder
   return type(teacher).from_config(config)
@@ -219,9 +234,9 @@ def build_student(teacher, layers=None, init_checkpoint=None, config=None,
   if layers is not None:
     layers = check_layers(layers, base.num_layers)
     encoder = BertEncoder(
-        dataclasses.replace(base, num_layers=len(layers), **config_overrides),
+        dataclasses.replace(base.select_layers(layers), **config_overrides),
         vocab=teacher.vocab, lower_case=teacher.lower_case)
-    student = _with_encoder(teacher, encoder)
+    student = with_encoder(teacher, encoder)
     source, target = teacher.encoder, student.encoder
     target.embeddings.set_weights(source.embeddings.get_weights())
     for i, j in enumerate(layers):
@@ -233,12 +248,12 @@ def build_student(teacher, layers=None, init_checkpoint=None, config=None,
   if init_checkpoint is not None:
     encoder = BertEncoder.from_pretrained(init_checkpoint, **config_overrides)
     _check_vocab(teacher, encoder, init_checkpoint)
-    return _with_encoder(teacher, encoder)
+    return with_encoder(teacher, encoder)
   if isinstance(config, str):
     config = BertConfig.preset(config, vocab_size=len(teacher.vocab))
   config = dataclasses.replace(config, vocab_size=len(teacher.vocab),
                                **config_overrides)
-  return _with_encoder(teacher, BertEncoder(
+  return with_encoder(teacher, BertEncoder(
       config, vocab=teacher.vocab, lower_case=teacher.lower_case))
 
 
@@ -268,7 +283,7 @@ class HiddenStateDistillation(keras.layers.Layer,
   def __init__(self, teacher_encoder, student_encoder, layer_map, **kwargs):
     super().__init__(**kwargs)
     self.layer_map = check_layers(layer_map, teacher_encoder.config.num_layers,
-                                  "the hidden-state layer map")
+                                  "--layer_map")
     if len(self.layer_map) != student_encoder.config.num_layers:
       raise ValueError(
           f"The hidden-state layer map {self.layer_map} names "
@@ -444,6 +459,52 @@ class BertDistiller(keras.distillation.Distiller):
     return total
 
 
+def teacher_task(folder, data, flag, task_settings):
+  """The task of a fine-tuned folder, set up for new data.
+
+  Args:
+    folder: the fine-tuned task folder.
+    data: a `tasks.DataConfig`; it gets the folder's labels.
+    flag: the flag that named the folder, for messages.
+    task_settings: task config fields to change for this data (column
+      names); the preprocessing stays the folder's.
+
+  Returns:
+    `(task, data)`.
+
+  Raises:
+    ValueError: the folder is not a task model, or an unknown setting.
+
+  Example:
+    >>> import os, tempfile
+    >>> from keras_bert_lab import tasks
+    >>> from keras_bert_lab.models import BertClassifier
+    >>> folder = os.path.join(tempfile.mkdtemp(), "reviews")
+    >>> tasks.ClassificationTask(tasks.ClassificationConfig(
+    ...     labels=["neg", "pos"])).save(BertClassifier(
+    ...         BertEncoder.from_vocab(num_layers=1), labels=["neg", "pos"]),
+    ...     folder)
+    >>> task, data = teacher_task(folder, tasks.DataConfig(), "--teacher",
+    ...                           {"text_column": "review"})
+    >>> task.config.text_column, data.labels
+    ('review', ['neg', 'pos'])
+  """
+  from keras_bert_lab import tasks
+  task_config = tasks.read_config(folder)
+  if task_config is None:
+    raise ValueError(f"{flag}={folder} is not a fine-tuned task model (no "
+                     "task.json or HF task head); give a finetune "
+                     "model_dir.")
+  try:
+    task_config = dataclasses.replace(task_config, **task_settings)
+  except TypeError as e:
+    raise ValueError(f"{type(task_config).__name__}: {e}") from None
+  labels = getattr(task_config, "labels", None)
+  if labels and task_config.task != "regression":
+    data = dataclasses.replace(data, labels=list(labels))
+  return tasks.task_for_config(task_config), data
+
+
 def distill(teacher_dir, data, model_dir, train=None, layers=None,
             init_checkpoint=None, student_config=None, config=None,
             **task_settings):
@@ -482,19 +543,7 @@ def distill(teacher_dir, data, model_dir, train=None, layers=None,
   """
   from keras_bert_lab import tasks
   from keras_bert_lab.models.task_models import load_task_model
-  task_config = tasks.read_config(teacher_dir)
-  if task_config is None:
-    raise ValueError(f"--teacher={teacher_dir} is not a fine-tuned task "
-                     "model (no task.json or HF task head); give a "
-                     "finetune model_dir.")
-  try:
-    task_config = dataclasses.replace(task_config, **task_settings)
-  except TypeError as e:
-    raise ValueError(f"{type(task_config).__name__}: {e}") from None
-  task = tasks.task_for_config(task_config)
-  labels = getattr(task_config, "labels", None)
-  if labels and not task_config.task == "regression":
-    data = dataclasses.replace(data, labels=list(labels))
+  task, data = teacher_task(teacher_dir, data, "--teacher", task_settings)
   config = config or DistillConfig()
 
   def build(overrides):

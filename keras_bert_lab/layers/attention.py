@@ -19,10 +19,14 @@ class BertSelfAttention(keras.layers.Layer):
   """Scaled dot-product self-attention over `num_heads` heads.
 
   Args:
-    hidden_size: model width H (query/key/value/output are `H -> H`).
-    num_heads: number of heads; must divide `hidden_size`.
+    hidden_size: model width H (the input and output width).
+    num_heads: number of heads.
     initializer_range: stddev of the truncated-normal kernel initializer.
     dropout_rate: dropout on the attention probabilities.
+    head_size: width of each head; default `hidden_size / num_heads`.
+      Structured pruning keeps the unpruned head width with fewer heads, so
+      query/key/value map `H -> num_heads * head_size` and the output
+      projection maps back to H.
     **kwargs: `keras.layers.Layer` arguments.
 
   Call args:
@@ -41,28 +45,30 @@ class BertSelfAttention(keras.layers.Layer):
   """
 
   def __init__(self, hidden_size, num_heads, initializer_range, dropout_rate,
-               **kwargs):
+               head_size=None, **kwargs):
     super().__init__(**kwargs)
     self.hidden_size = hidden_size
     self.num_heads = num_heads
-    self.head_size = hidden_size // num_heads
+    self.head_size = head_size or hidden_size // num_heads
+    self.inner_size = num_heads * self.head_size
     self.initializer_range = initializer_range
     self.dropout_rate = dropout_rate
     init = keras.initializers.TruncatedNormal(stddev=initializer_range)
 
-    def dense(name):
-      return keras.layers.Dense(hidden_size, kernel_initializer=init,
+    def dense(units, name):
+      return keras.layers.Dense(units, kernel_initializer=init,
                                 dtype=self.dtype_policy, name=name)
 
-    self.query = dense("query")
-    self.key = dense("key")
-    self.value = dense("value")
-    self.output_dense = dense("output_dense")
+    self.query = dense(self.inner_size, "query")
+    self.key = dense(self.inner_size, "key")
+    self.value = dense(self.inner_size, "value")
+    self.output_dense = dense(hidden_size, "output_dense")
     self.dropout = keras.layers.Dropout(dropout_rate, dtype=self.dtype_policy)
 
   def build(self, x_shape=None, input_mask_shape=None):
-    for layer in (self.query, self.key, self.value, self.output_dense):
+    for layer in (self.query, self.key, self.value):
       layer.build((None, None, self.hidden_size))
+    self.output_dense.build((None, None, self.inner_size))
     self.built = True
 
   def _split_heads(self, x):
@@ -82,7 +88,7 @@ class BertSelfAttention(keras.layers.Layer):
     probs = self.dropout(probs, training=training)
     context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
     batch, seq = ops.shape(x)[0], ops.shape(x)[1]
-    context = ops.reshape(context, (batch, seq, self.hidden_size))
+    context = ops.reshape(context, (batch, seq, self.inner_size))
     return self.output_dense(context)
 
   def compute_output_shape(self, x_shape, input_mask_shape=None):
@@ -92,5 +98,5 @@ class BertSelfAttention(keras.layers.Layer):
     config = super().get_config()
     config.update(hidden_size=self.hidden_size, num_heads=self.num_heads,
                   initializer_range=self.initializer_range,
-                  dropout_rate=self.dropout_rate)
+                  dropout_rate=self.dropout_rate, head_size=self.head_size)
     return config

@@ -28,6 +28,8 @@ class BertTransformerBlock(keras.layers.Layer):
     layer_norm_eps: LayerNorm epsilon.
     hidden_dropout_prob: dropout on each sub-layer's output.
     attention_probs_dropout_prob: dropout on attention probabilities.
+    head_size: width of each head; default `hidden_size / num_heads` (a
+      pruned block keeps the unpruned width with fewer heads).
     **kwargs: `keras.layers.Layer` arguments.
 
   Call args:
@@ -45,7 +47,7 @@ class BertTransformerBlock(keras.layers.Layer):
 
   def __init__(self, hidden_size, num_heads, intermediate_size, hidden_act,
                initializer_range, layer_norm_eps, hidden_dropout_prob,
-               attention_probs_dropout_prob, **kwargs):
+               attention_probs_dropout_prob, head_size=None, **kwargs):
     super().__init__(**kwargs)
     self.hidden_size = hidden_size
     self.num_heads = num_heads
@@ -55,11 +57,13 @@ class BertTransformerBlock(keras.layers.Layer):
     self.layer_norm_eps = layer_norm_eps
     self.hidden_dropout_prob = hidden_dropout_prob
     self.attention_probs_dropout_prob = attention_probs_dropout_prob
+    self.head_size = head_size
     init = keras.initializers.TruncatedNormal(stddev=initializer_range)
     policy = self.dtype_policy
     self.attention = BertSelfAttention(
         hidden_size, num_heads, initializer_range,
-        attention_probs_dropout_prob, dtype=policy, name="attention")
+        attention_probs_dropout_prob, head_size, dtype=policy,
+        name="attention")
     self.attention_dropout = keras.layers.Dropout(hidden_dropout_prob,
                                                   dtype=policy)
     self.attention_layer_norm = keras.layers.LayerNormalization(
@@ -103,5 +107,6 @@ class BertTransformerBlock(keras.layers.Layer):
         initializer_range=self.initializer_range,
         layer_norm_eps=self.layer_norm_eps,
         hidden_dropout_prob=self.hidden_dropout_prob,
-        attention_probs_dropout_prob=self.attention_probs_dropout_prob)
+        attention_probs_dropout_prob=self.attention_probs_dropout_prob,
+        head_size=self.head_size)
     return config

@@ -147,10 +147,12 @@ class BertEncoder(keras.Model):
         config.layer_norm_eps, config.hidden_dropout_prob, name="embeddings")
     blocks = [
         BertTransformerBlock(
-            config.hidden_size, config.num_heads, config.intermediate_size,
-            config.hidden_act, config.initializer_range,
-            config.layer_norm_eps, config.hidden_dropout_prob,
-            config.attention_probs_dropout_prob, name=f"layer_{i}")
+            config.hidden_size, config.layer_heads(i),
+            config.layer_intermediate_size(i), config.hidden_act,
+            config.initializer_range, config.layer_norm_eps,
+            config.hidden_dropout_prob, config.attention_probs_dropout_prob,
+            head_size=config.hidden_size // config.num_heads,
+            name=f"layer_{i}")
         for i in range(config.num_layers)
     ]
     pooler = keras.layers.Dense(

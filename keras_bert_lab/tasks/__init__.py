@@ -30,8 +30,8 @@ from keras_bert_lab.tasks.config import (CONFIGS, ClassificationConfig,
                                          MultipleChoiceConfig, SquadConfig,
                                          TaggingConfig, TaskConfig,
                                          config_from_task_json)
-from keras_bert_lab.tasks.finetuning import (TrainConfig, finetune,
-                                             load_tokenizer)
+from keras_bert_lab.tasks.finetuning import (TrainConfig, evaluate_and_save,
+                                             finetune, load_tokenizer)
 from keras_bert_lab.tasks.multiple_choice import MultipleChoiceTask
 from keras_bert_lab.tasks.pretraining import PretrainingInput, PretrainingTask
 from keras_bert_lab.tasks.squad import SquadTask

@@ -194,9 +194,10 @@ def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
   backup, done = training.resume_fit(trainer, model_dir, steps_per_chunk,
                                      chunks)
   stream = stream.skip(done)
-  logger.info("Fine-tuning %s (%d parameters) from %s: %d steps (%d "
+  logger.info("%s %s (%d parameters) from %s: %d steps (%d "
               "chunk(s) of %d, each ending in a backup), batch %d, warm-up "
               "%d, peak learning rate %g, %d replica(s).",
+              "Fine-tuning" if trainer is model else "Training",
               type(model).__name__, model.count_params(), init_checkpoint,
               total_steps, chunks, steps_per_chunk, train.train_batch_size,
               warmup, train.learning_rate, strategy.num_replicas_in_sync)
@@ -212,17 +213,45 @@ def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
   except tf.errors.InvalidArgumentError as e:
     raise ValueError(base.assert_message(e)) from None
 
+  return evaluate_and_save(task, model, tokenizer, task_data, model_dir,
+                           train, total_steps, references)
+
+
+def evaluate_and_save(task, model, tokenizer, task_data, model_dir,
+                      train=None, train_steps=0, references=None):
+  """Evaluates `model`, saves it and writes the results and predictions.
+
+  The end of `finetune`, and all of a job that changes a model without
+  training it (`compression.prune` without recovery).
+
+  Args:
+    task: the `Task` (its config is saved as `task.json`).
+    model: the task model.
+    tokenizer: its `BertTokenizer`.
+    task_data: the `TaskData` (`eval` is evaluated, `predict` predicted).
+    model_dir: the output folder.
+    train: a `TrainConfig` (its `eval_batch_size`).
+    train_steps: training steps taken, for the results and TensorBoard.
+    references: `{name: model}` evaluated on the same data, under their
+      names in the results.
+
+  Returns:
+    `(results, written)` as `finetune`.
+  """
+  from keras_bert_lab import training
+  train = train or TrainConfig()
+  model_dir = pathlib.Path(model_dir)
   results = dict(task.evaluate(model, tokenizer, task_data.eval,
                                train.eval_batch_size))
   results.update(eval_examples=task_data.num_eval,
                  eval_data=task_data.eval_name,
                  dev_split=task_data.dev_split,
-                 train_examples=task_data.num_train, train_steps=total_steps,
+                 train_examples=task_data.num_train, train_steps=train_steps,
                  **task_data.counts)
-  for name, reference in references.items():
+  for name, reference in (references or {}).items():
     results[name] = dict(task.evaluate(reference, tokenizer, task_data.eval,
                                        train.eval_batch_size))
-  training.ScalarWriter(model_dir / "logs" / "eval").write(total_steps, {
+  training.ScalarWriter(model_dir / "logs" / "eval").write(train_steps, {
       k: v for k, v in results.items()
       if isinstance(v, (int, float)) and not isinstance(v, bool)})
   (model_dir / "eval_results.json").write_text(

@@ -1,10 +1,12 @@
 """The absl flags that several CLIs share: where training runs (strategy,
 devices, cluster timeouts) and its batch shapes (length buckets), for
-`pretrain`, `finetune` and `distill`; a task's data sources and how it is
-trained, for `finetune` and `distill`; how pre-training examples are made,
-for `pretrain` and `create_pretraining_data`."""
+`pretrain`, `finetune`, `distill` and `prune`; a task's data sources and
+how it is trained, for `finetune`, `distill` and `prune`; the distillation
+losses, for `distill` and `prune`; how pre-training examples are made, for
+`pretrain` and `create_pretraining_data`."""
 
 import dataclasses
+import json
 import os
 
 from absl import app, flags
@@ -260,3 +262,80 @@ def config_from_flags(cls, values=flags.FLAGS):
   """
   return cls(**{f.name: values[f.name].value for f in dataclasses.fields(cls)
                 if f.name in values})
+
+
+# Column flags that rename a fine-tuned model's columns for new data.
+_COLUMNS = ("text_column", "text_b_column", "label_column")
+
+
+def column_overrides(values=flags.FLAGS):
+  """The column flags given on the command line, as task config fields.
+
+  `distill` and `prune` read a fine-tuned folder's `task.json`; a column
+  flag given explicitly renames that column for this data.
+
+  Args:
+    values: the parsed `FlagValues` (with `define_data_flags`).
+
+  Returns:
+    `{field: value}` of the column flags that are present.
+
+  Example:
+    >>> values = flags.FlagValues()
+    >>> define_data_flags(values)
+    >>> _ = values(["distill", "--text_column=review"])
+    >>> column_overrides(values)
+    {'text_column': 'review'}
+  """
+  return {name: values[name].value for name in _COLUMNS
+          if values[name].present}
+
+
+def define_distillation_flags(flag_values=flags.FLAGS):
+  """Defines the losses of a distillation (`compression.DistillConfig`).
+
+  --temperature, --alpha, --logits_weight, --hidden_weight and
+  --layer_map, for `distill` and for `prune`'s recovery.
+
+  Args:
+    flag_values: where to define them (default absl's global `FLAGS`).
+
+  Example:
+    >>> values = flags.FlagValues()
+    >>> define_distillation_flags(values)
+    >>> _ = values(["distill", "--alpha=0.2"])
+    >>> values.alpha, values.temperature
+    (0.2, 2.0)
+  """
+  flags.DEFINE_float("temperature", 2.0, "Soft-target temperature T (the KL "
+                     "is scaled by T^2).", flag_values=flag_values)
+  flags.DEFINE_float("alpha", 0.5, "Weight of the hard-label loss, in "
+                     "[0, 1]; the distillation losses get 1 - alpha.",
+                     flag_values=flag_values)
+  flags.DEFINE_float("logits_weight", 1.0, "Weight of the soft-target KL "
+                     "(regression: the MSE to the teacher's scores).",
+                     flag_values=flag_values)
+  flags.DEFINE_float("hidden_weight", 0.0, "Weight of the hidden-state MSE "
+                     "(TinyBERT); 0 turns it off.", flag_values=flag_values)
+  flags.DEFINE_list("layer_map", None, "Teacher block for each student block "
+                    "in the hidden-state loss; default the blocks the "
+                    "student starts from, else TinyBERT's uniform map.",
+                    flag_values=flag_values)
+
+
+def print_results(results, written):
+  """Prints a job's results as JSON and the files it wrote.
+
+  Args:
+    results: the `eval_results.json` dict.
+    written: the paths written.
+
+  Example:
+    >>> print_results({"accuracy": 0.5}, ["runs/x/task.json"])
+    {
+      "accuracy": 0.5
+    }
+    Wrote runs/x/task.json
+  """
+  print(json.dumps(results, indent=2))
+  print("Wrote " + ", ".join(str(p) for p in written))

@@ -12,14 +12,11 @@ accuracies, and transformers reading the student folder.
 
 import csv
 import json
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import fine_foods_rows, run_cli_commands
 
 keras = pytest.importorskip("keras")
 
@@ -277,24 +274,6 @@ def test_bad_loss_settings(kwargs, message):
     distillation.DistillConfig(**kwargs)
 
 
-# `python -m keras_bert_lab.distill`: every command line through one
-# interpreter (TensorFlow starts once), as `app.run(main)` calls main.
-RUNNER = textwrap.dedent("""
-    import json, sys
-    from absl import app, flags
-    from keras_bert_lab import distill
-    results = {}
-    for name, argv in json.load(open(sys.argv[1])):
-      flags.FLAGS.unparse_flags()
-      try:
-        distill.main(flags.FLAGS(["distill"] + argv))
-        results[name] = {"ok": True}
-      except (app.UsageError, flags.Error) as e:
-        results[name] = {"ok": False, "error": str(e)}
-    json.dump(results, open(sys.argv[2], "w"))
-""")
-
-
 def _write_tsv(path, header, rows):
   with open(path, "w", encoding="utf-8", newline="") as f:
     writer = csv.writer(f, delimiter="\t", lineterminator="\n")
@@ -307,9 +286,7 @@ def runs(tmp_path_factory, data_dir):
   """A tiny fine-tuned teacher of real reviews and one of tags, distilled."""
   from keras_bert_lab import tasks
   tmp = tmp_path_factory.mktemp("distill")
-  with open(data_dir / "labeled" / "en" / "fine_foods_train.tsv",
-            encoding="utf-8", newline="") as f:
-    rows = list(csv.DictReader(f, delimiter="\t"))[:48]
+  rows = fine_foods_rows(data_dir, 48)
   reviews = tmp / "reviews.tsv"
   _write_tsv(reviews, ["stars", "text"], [(r["score"], r["review"])
                                           for r in rows])
@@ -362,17 +339,7 @@ def runs(tmp_path_factory, data_dir):
                       "--student_config=tiny", f"--model_dir={tmp / 'x4'}",
                       *data]),
   ]
-  (tmp / "commands.json").write_text(json.dumps(commands))
-  env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT),
-         "KERAS_BACKEND": "tensorflow"}
-  import os
-  done = subprocess.run([sys.executable, "-c", RUNNER, str(tmp /
-                                                           "commands.json"),
-                         str(tmp / "results.json")], cwd=ROOT,
-                        env={**os.environ, **env}, capture_output=True,
-                        text=True)
-  assert done.returncode == 0, done.stderr[-3000:]
-  return tmp, json.loads((tmp / "results.json").read_text())
+  return tmp, run_cli_commands("keras_bert_lab.distill", commands, tmp)
 
 
 @pytest.mark.slow
