@@ -15,6 +15,7 @@ MODULES = [
     "keras_bert_lab.config",
     "keras_bert_lab.compression",
     "keras_bert_lab.compression.distillation",
+    "keras_bert_lab.compression.pruning",
     "keras_bert_lab.compression.quantization",
     "keras_bert_lab.text.masking",
     "keras_bert_lab.text.packing",

@@ -242,7 +242,7 @@ def select(config, prune_config, head_scores, neuron_scores):
     ...     [np.array([4., 3, 2, 1]), np.array([1., 1, 1, 9])],
     ...     [np.ones(4), np.ones(4)])
     >>> heads, neurons
-    ({0: [2, 3], 1: [0, 1]}, {})
+    ({0: [3], 1: [0, 1, 2]}, {})
   """
   layers = check_prune_config(config, prune_config)
   num_heads = sum(config.layer_heads(i) for i in layers)
@@ -393,7 +393,13 @@ def prune(model_in, data, model_dir, config, train=None, **task_settings):
     removed_heads, removed_neurons = select(
         unpruned.encoder.config, config,
         *importance(unpruned, stream, num_batches))
-    small = prune_model(unpruned, removed_heads, removed_neurons)
+  small = prune_model(unpruned, removed_heads, removed_neurons)
+  logger.info("Pruning %s: %d heads and %d neurons removed, %d of %d "
+              "parameters left.", model_in,
+              sum(map(len, removed_heads.values())),
+              sum(map(len, removed_neurons.values())), small.count_params(),
+              unpruned.count_params())
+  if not plan_file.exists():
     model_dir.mkdir(parents=True, exist_ok=True)
     plan = dict(expected, format_version=FORMAT_VERSION,
                 removed_heads=removed_heads, removed_neurons=removed_neurons,
@@ -403,11 +409,7 @@ def prune(model_in, data, model_dir, config, train=None, **task_settings):
                     small.config.intermediate_sizes or []),
                 parameters=[unpruned.count_params(), small.count_params()])
     plan_file.write_text(json.dumps(plan, indent=1) + "\n", encoding="utf-8")
-  logger.info("Pruning %s: %d heads and %d neurons removed.", model_in,
-              sum(map(len, removed_heads.values())),
-              sum(map(len, removed_neurons.values())))
   if not config.recover_epochs:
-    small = prune_model(unpruned, removed_heads, removed_neurons)
     results, written = tasks.evaluate_and_save(
         task, small, tokenizer, task_data, model_dir, train,
         references={"unpruned": unpruned})

@@ -230,10 +230,21 @@ def test_pruned_config_fields():
 
 
 def test_pruned_tagger_and_student_from_pruned_blocks():
+  import tensorflow as tf
+
   from keras_bert_lab.compression import build_student
   tagger = _classifier(cls=BertTokenClassifier, labels=["O", "B-X", "I-X"])
-  small = pruning.prune_model(tagger, {1: [2]}, {2: [0, 1]})
+  # Tagging's loss takes sample weights (first wordpieces); the scores
+  # are those of the weighted loss.
+  tagger.compile()
   features = _features()
+  labels = np.arange(36).reshape(4, 9) % 3
+  weights = features["input_mask"].astype("float32")
+  heads, neurons = pruning.importance(tagger, tf.data.Dataset.from_tensors(
+      (features, labels, weights)), 1)
+  assert [h.shape for h in heads] == [(4,)] * 3
+  assert all(np.all(h > 0) for h in heads + neurons[:1])
+  small = pruning.prune_model(tagger, {1: [2]}, {2: [0, 1]})
   np.testing.assert_allclose(
       small.predict(features, verbose=0),
       _masked(tagger, {1: [2]}, {2: [0, 1]}).predict(features, verbose=0),
