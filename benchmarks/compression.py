@@ -17,7 +17,12 @@ rate 5e-5, `--epochs` epochs, seed 42) and the distill defaults (T = 2,
 alpha = 0.5: half hard labels, half soft targets), starting from teacher
 blocks (DistilBERT's initialisation); the baseline a user would try first
 is the same 3-block truncation fine-tuned on the labels alone
-(`--alpha=1`).
+(`--alpha=1`). Two more 3-block students add the inside of the encoder to
+that loss, scored by their dev accuracy (in "students"; they run as fast as
+the 3-block row): TinyBERT's (`--hidden_weight=1 --attention_weight=1
+--layer_map=1,3,5`, the paper's uniform map, student block m on teacher
+block 2m+1) and MiniLM's (`--minilm_weight=1`, the last blocks' attention
+and value relations).
 
 Rows (each a raw-text system: tokenization, packing, the model and the
 softmax in every call):
@@ -92,7 +97,11 @@ def teacher(work_dir, epochs):
 
 # Student name -> (teacher blocks, distill flags).
 STUDENTS = {"student_3": ("0,2,4", []), "student_2": ("0,3", []),
-            "student_3_no_teacher": ("0,2,4", ["--alpha=1"])}
+            "student_3_no_teacher": ("0,2,4", ["--alpha=1"]),
+            "student_3_tinybert": ("0,2,4", ["--hidden_weight=1",
+                                             "--attention_weight=1",
+                                             "--layer_map=1,3,5"]),
+            "student_3_minilm": ("0,2,4", ["--minilm_weight=1"])}
 
 
 def student(model_dir, work_dir, name, epochs):
@@ -316,6 +325,9 @@ def main():
   print(f"dev {len(dev)} rows (majority {majority:.4f}); {os.cpu_count()} "
         f"CPUs, load {load_before[0]:.2f} before, "
         f"{summary['load_average_after'][0]:.2f} after")
+  print("dev accuracy from distill: " + ", ".join(
+      f"{name} {r['accuracy']:.4f}"
+      for name, r in summary["students"].items()))
   print(f"{'system':52s} {'dev acc':>7s} {'MB':>6s} {'p50 ms':>7s} "
         f"{'p99 ms':>7s} {'texts/s':>8s}")
   for r in results.values():

@@ -13,7 +13,11 @@ at random in a preset or `config.json` shape (`--student_config`). The task,
 labels and preprocessing are the teacher's `task.json`; the data and
 training flags are `finetune`'s (the column flags may rename the columns of
 this data). The loss mixes the hard labels (`--alpha`), the teacher's soft
-targets at `--temperature` and, with `--hidden_weight`, the hidden states
+targets at `--temperature`, and the inside of the encoder:
+`--hidden_weight` (hidden states, TinyBERT's and DistilBERT's),
+`--attention_weight` (attention scores block by block, TinyBERT's; the
+student needs the teacher's head count) and `--minilm_weight` (the last
+block's attention and value relations, MiniLM's; any head count)
 (`keras_bert_lab.compression.distillation`). `model_dir` is a `finetune`
 model_dir (rerun the same command to resume); its `eval_results.json` also
 holds the teacher's metrics on the same evaluation data.

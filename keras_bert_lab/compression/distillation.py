@@ -3,8 +3,9 @@
 A fine-tuned task folder (the teacher) teaches a student of the same task,
 vocabulary and preprocessing on the task's training data: the student
 learns from the gold labels and from the teacher's outputs at once
-(Hinton et al. 2015), and optionally from its hidden states (TinyBERT, Jiao
-et al. 2020). The student starts from chosen teacher layers (DistilBERT's
+(Hinton et al. 2015), and optionally from its hidden states and attention
+scores (TinyBERT, Jiao et al. 2020) or its last block's attention and value
+relations (MiniLM, Wang et al. 2020). The student starts from chosen teacher layers (DistilBERT's
 initialisation, Sanh et al. 2019), from another checkpoint with the same
 vocabulary, or from scratch. `distill` is the whole job, as
 `tasks.finetune` is for fine-tuning (the same data, schedule, resume and
@@ -32,9 +33,12 @@ What Keras' `Distiller` could not do, and is done here:
     outputs of the same structure; `HiddenStateDistillation` maps each
     student block to a teacher block, through a learned projection
     (TinyBERT's W_h) when the widths differ.
-Not here yet: TinyBERT's attention-score MSE and MiniLM's attention and
-value-relation KL need the attention maps, which `BertEncoder` does not
-output; an unlabelled transfer file; general (pre-training) distillation.
+  * Masks: Keras' losses see only the two outputs; the attention losses
+    need the padding mask, so `BertDistiller` passes the features'
+    `input_mask` to every loss.
+The attention losses read `BertEncoder`'s `attention_scores` and
+`attention_values` outputs. Not here yet: an unlabelled transfer file;
+general (pre-training) distillation.
 """
 
 import dataclasses
@@ -51,12 +55,18 @@ from keras_bert_lab.models.encoder import BertEncoder, default_optimizer
 logger = logging.getLogger("keras_bert_lab")
 
 
+# The weights of the distillation losses (`DistillConfig` fields and flags).
+LOSS_WEIGHTS = ("logits_weight", "hidden_weight", "attention_weight",
+                "minilm_weight")
+
+
 @dataclasses.dataclass
 class DistillConfig:
   """The losses of a distillation (`distill`'s loss flags).
 
   The loss is `alpha * hard + (1 - alpha) * (logits_weight * soft +
-  hidden_weight * hidden)`, Keras' `Distiller` mix.
+  hidden_weight * hidden + attention_weight * attention + minilm_weight *
+  minilm)`, Keras' `Distiller` mix.
 
   Attributes:
     temperature: T of the soft targets (Hinton; DistilBERT uses 2).
@@ -64,16 +74,21 @@ class DistillConfig:
       `student_loss_weight`).
     logits_weight: weight of the soft-target KL (times T^2); for
       regression, of the MSE to the teacher's scores.
-    hidden_weight: weight of the hidden-state MSE (0: off).
+    hidden_weight: weight of the hidden-state MSE (TinyBERT; 0: off).
+    attention_weight: weight of the attention-score MSE (TinyBERT; 0: off).
+    minilm_weight: weight of MiniLM's last-block attention and
+      value-relation KL (0: off).
     layer_map: teacher block for each student block in the hidden-state
-      loss; None: the blocks the student was initialised from, else
-      `uniform_layer_map`.
+      and attention-score losses; None: the blocks the student was
+      initialised from (`distill`'s `layers`), else `uniform_layer_map`.
   """
 
   temperature: float = 2.0
   alpha: float = 0.5
   logits_weight: float = 1.0
   hidden_weight: float = 0.0
+  attention_weight: float = 0.0
+  minilm_weight: float = 0.0
   layer_map: Optional[list] = None
 
   def __post_init__(self):
@@ -82,14 +97,16 @@ class DistillConfig:
     if not 0 <= self.alpha <= 1:
       raise ValueError(f"--alpha={self.alpha} must be in [0, 1] (the weight "
                        "of the hard-label loss).")
-    if self.logits_weight < 0 or self.hidden_weight < 0:
-      raise ValueError("--logits_weight and --hidden_weight may not be "
+    weights = {"--" + name: getattr(self, name) for name in LOSS_WEIGHTS}
+    negative = [f"{flag}={value}" for flag, value in weights.items()
+                if value < 0]
+    if negative:
+      raise ValueError(f"{', '.join(negative)}: loss weights may not be "
                        "negative.")
-    if self.alpha < 1 and not (self.logits_weight or self.hidden_weight):
-      raise ValueError("Nothing to distil: --logits_weight and "
-                       "--hidden_weight are both 0; give one of them a "
-                       "weight, or use finetune (--alpha=1 is plain "
-                       "fine-tuning).")
+    if self.alpha < 1 and not any(weights.values()):
+      raise ValueError(f"Nothing to distil: {', '.join(weights)} are all 0; "
+                       "give one of them a weight, or use finetune "
+                       "(--alpha=1 is plain fine-tuning).")
 
 
 def uniform_layer_map(num_student, num_teacher):
@@ -257,8 +274,66 @@ def build_student(teacher, layers=None, init_checkpoint=None, config=None,
       config, vocab=teacher.vocab, lower_case=teacher.lower_case))
 
 
-class HiddenStateDistillation(keras.layers.Layer,
-                              keras.distillation.DistillationLoss):
+def _check_layer_map(layer_map, teacher_encoder, student_encoder):
+  layer_map = check_layers(layer_map, teacher_encoder.config.num_layers,
+                           "--layer_map")
+  if len(layer_map) != student_encoder.config.num_layers:
+    raise ValueError(
+        f"--layer_map={','.join(map(str, layer_map))} names "
+        f"{len(layer_map)} teacher blocks for a student of "
+        f"{student_encoder.config.num_layers}; give one per student block.")
+  return layer_map
+
+
+def _check_heads(teacher_encoder, student_encoder, pairs, flag):
+  for m, n in pairs:
+    student_heads = student_encoder.config.layer_heads(m)
+    teacher_heads = teacher_encoder.config.layer_heads(n)
+    if student_heads != teacher_heads:
+      raise ValueError(
+          f"{flag} compares attention maps head by head, but student block "
+          f"{m} has {student_heads} heads and teacher block {n} has "
+          f"{teacher_heads}; set {flag}=0 for this student, or give it the "
+          "teacher's heads.")
+
+
+def _keep(input_mask, seq):
+  """The padding mask `[batch, seq]` (float32, 1 for tokens); multiple
+  choice's `[batch, choices, seq]` is flattened as its encoder sees it."""
+  return ops.reshape(ops.cast(input_mask, "float32"), (-1, seq))
+
+
+class _EncoderDistillation(keras.distillation.DistillationLoss):
+  """A loss on the two encoders' output dicts (the `Distiller` extracts
+  the layers named `teacher_layer_name` and `student_layer_name`);
+  subclasses write `_loss(teacher_outputs, student_outputs, keep)`."""
+
+  def _set_encoders(self, teacher_encoder, student_encoder):
+    self.teacher_layer_name = teacher_encoder.name
+    self.student_layer_name = student_encoder.name
+
+  def validate_outputs(self, teacher_outputs, student_outputs):
+    # The encoders' outputs differ in depth (fewer student blocks).
+    pass
+
+  def compute_loss(self, teacher_outputs, student_outputs, input_mask=None,
+                   **kwargs):
+    """The loss between the two encoders' outputs.
+
+    Args:
+      teacher_outputs, student_outputs: the encoders' output dicts.
+      input_mask: the features' padding mask (None: no padding).
+      **kwargs: unused.
+
+    Returns:
+      A scalar.
+    """
+    keep = None if input_mask is None else _keep(
+        input_mask, ops.shape(teacher_outputs["sequence_output"])[1])
+    return self._loss(teacher_outputs, student_outputs, keep)
+
+
+class HiddenStateDistillation(keras.layers.Layer, _EncoderDistillation):
   """MSE between student blocks' outputs and their teacher blocks' (TinyBERT).
 
   A `keras.distillation.DistillationLoss` that is also a layer, so the
@@ -282,15 +357,9 @@ class HiddenStateDistillation(keras.layers.Layer,
 
   def __init__(self, teacher_encoder, student_encoder, layer_map, **kwargs):
     super().__init__(**kwargs)
-    self.layer_map = check_layers(layer_map, teacher_encoder.config.num_layers,
-                                  "--layer_map")
-    if len(self.layer_map) != student_encoder.config.num_layers:
-      raise ValueError(
-          f"The hidden-state layer map {self.layer_map} names "
-          f"{len(self.layer_map)} teacher blocks for a student of "
-          f"{student_encoder.config.num_layers}.")
-    self.teacher_layer_name = teacher_encoder.name
-    self.student_layer_name = student_encoder.name
+    self.layer_map = _check_layer_map(layer_map, teacher_encoder,
+                                      student_encoder)
+    self._set_encoders(teacher_encoder, student_encoder)
     width = student_encoder.config.hidden_size
     self.projection = None
     if width != teacher_encoder.config.hidden_size:
@@ -300,20 +369,8 @@ class HiddenStateDistillation(keras.layers.Layer,
       self.projection.build((None, None, width))
     self.built = True
 
-  def validate_outputs(self, teacher_outputs, student_outputs):
-    # The encoders' outputs differ in depth (fewer student blocks).
-    pass
-
-  def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
-    """The mean over mapped blocks of the mean squared difference.
-
-    Args:
-      teacher_outputs, student_outputs: the encoders' output dicts.
-      **kwargs: unused.
-
-    Returns:
-      A scalar.
-    """
+  def _loss(self, teacher_outputs, student_outputs, keep):
+    """The mean over mapped blocks of the mean squared difference."""
     losses = []
     for m, n in enumerate(self.layer_map):
       hidden = ops.cast(student_outputs["encoder_outputs"][m], "float32")
@@ -322,6 +379,99 @@ class HiddenStateDistillation(keras.layers.Layer,
       target = ops.cast(teacher_outputs["encoder_outputs"][n], "float32")
       losses.append(ops.mean(ops.square(hidden - target)))
     return ops.mean(ops.stack(losses))
+
+
+class AttentionScoreDistillation(_EncoderDistillation):
+  """MSE between student and teacher attention scores (TinyBERT's L_attn).
+
+  For each student block m and its teacher block n, the mean over heads
+  and positions of `(S_m - T_n)^2`, where S and T are the unnormalised
+  scores `q k^T / sqrt(d)` and entries at padded keys count as 0, as in
+  TinyBERT's code (which zeroes the masked scores); the mean over blocks.
+  Mapped blocks must have the same number of heads.
+
+  Args:
+    teacher_encoder, student_encoder: the two `BertEncoder`s.
+    layer_map: teacher block index for each student block.
+
+  Example:
+    >>> teacher = BertEncoder.from_vocab(num_layers=4)
+    >>> student = BertEncoder.from_vocab(num_layers=2)
+    >>> AttentionScoreDistillation(teacher, student, [1, 3]).layer_map
+    [1, 3]
+  """
+
+  def __init__(self, teacher_encoder, student_encoder, layer_map):
+    self.layer_map = _check_layer_map(layer_map, teacher_encoder,
+                                      student_encoder)
+    _check_heads(teacher_encoder, student_encoder, enumerate(self.layer_map),
+                 "--attention_weight")
+    self._set_encoders(teacher_encoder, student_encoder)
+
+  def _loss(self, teacher_outputs, student_outputs, keep):
+    """The mean over mapped blocks of the masked score MSE."""
+    losses = []
+    for m, n in enumerate(self.layer_map):
+      difference = (student_outputs["attention_scores"][m]
+                    - teacher_outputs["attention_scores"][n])
+      if keep is not None:
+        difference = difference * keep[:, None, None, :]
+      losses.append(ops.mean(ops.square(difference)))
+    return ops.mean(ops.stack(losses))
+
+
+def _relation_kl(teacher_logits, student_logits, keep):
+  """Mean over heads and real query rows of KL(softmax(t) || softmax(s)),
+  padded keys masked out; logits `[batch, heads, seq, seq]`."""
+  if keep is None:
+    keep = ops.ones_like(teacher_logits[:, 0, 0, :])
+  pad = (1.0 - keep[:, None, None, :]) * -1e9
+  log_p = ops.log_softmax(teacher_logits + pad, axis=-1)
+  log_q = ops.log_softmax(student_logits + pad, axis=-1)
+  kl = ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)   # [b, h, seq]
+  rows = keep[:, None, :] * ops.ones_like(kl)
+  return ops.sum(kl * rows) / ops.sum(rows)
+
+
+class MiniLMDistillation(_EncoderDistillation):
+  """MiniLM's deep self-attention distillation (Wang et al. 2020).
+
+  On the last block of each model: the KL from the teacher's attention
+  distributions to the student's (L_AT), plus the KL between their value
+  relations `softmax(V V^T / sqrt(d))` (L_VR), each averaged over heads
+  and real tokens. The value relation is seq x seq whatever the widths, so
+  the student may be narrower than the teacher; it must have as many
+  heads in its last block.
+
+  Args:
+    teacher_encoder, student_encoder: the two `BertEncoder`s.
+
+  Example:
+    >>> teacher = BertEncoder.from_vocab(num_layers=4)
+    >>> student = BertEncoder.from_vocab(num_layers=2, hidden_size=64)
+    >>> MiniLMDistillation(teacher, student).student_layer_name
+    'bert_encoder'
+  """
+
+  def __init__(self, teacher_encoder, student_encoder):
+    _check_heads(teacher_encoder, student_encoder,
+                 [(student_encoder.config.num_layers - 1,
+                   teacher_encoder.config.num_layers - 1)], "--minilm_weight")
+    self._set_encoders(teacher_encoder, student_encoder)
+
+  def _loss(self, teacher_outputs, student_outputs, keep):
+    """L_AT + L_VR on the last blocks."""
+    def value_relation(values):
+      values = ops.cast(values, "float32")
+      return ops.matmul(values, ops.transpose(values, (0, 1, 3, 2))) / (
+          float(values.shape[-1]) ** 0.5)
+
+    attention = _relation_kl(teacher_outputs["attention_scores"][-1],
+                             student_outputs["attention_scores"][-1], keep)
+    values = _relation_kl(
+        value_relation(teacher_outputs["attention_values"][-1]),
+        value_relation(student_outputs["attention_values"][-1]), keep)
+    return attention + values
 
 
 class BertDistiller(keras.distillation.Distiller):
@@ -382,12 +532,19 @@ class BertDistiller(keras.distillation.Distiller):
         # A mean over outputs (SQuAD's start and end), as the task loss.
         weights.append(config.logits_weight
                        / len(keras.tree.flatten(teacher.output)))
+    layer_map = config.layer_map or uniform_layer_map(
+        student.encoder.config.num_layers, teacher.encoder.config.num_layers)
     if config.hidden_weight:
-      layer_map = config.layer_map or uniform_layer_map(
-          student.encoder.config.num_layers, teacher.encoder.config.num_layers)
       losses.append(HiddenStateDistillation(teacher.encoder, student.encoder,
                                             layer_map, name="hidden_states"))
       weights.append(config.hidden_weight)
+    if config.attention_weight:
+      losses.append(AttentionScoreDistillation(teacher.encoder,
+                                               student.encoder, layer_map))
+      weights.append(config.attention_weight)
+    if config.minilm_weight:
+      losses.append(MiniLMDistillation(teacher.encoder, student.encoder))
+      weights.append(config.minilm_weight)
     kwargs.setdefault("name", "bert_distiller")
     super().__init__(teacher, student, losses or
                      [keras.distillation.FeatureDistillation(loss="mse")],
@@ -448,7 +605,7 @@ class BertDistiller(keras.distillation.Distiller):
             teacher[getattr(loss, "teacher_layer_name", None)
                     or "final_output"],
             y_pred[getattr(loss, "student_layer_name", None)
-                   or "final_output"])
+                   or "final_output"], input_mask=x["input_mask"])
         soft = ops.add(soft, ops.multiply(weight, value))
     alpha = self.student_loss_weight
     total = ops.add(ops.multiply(alpha, hard),
@@ -545,6 +702,8 @@ def distill(teacher_dir, data, model_dir, train=None, layers=None,
   from keras_bert_lab.models.task_models import load_task_model
   task, data = teacher_task(teacher_dir, data, "--teacher", task_settings)
   config = config or DistillConfig()
+  if config.layer_map is None and layers is not None:
+    config = dataclasses.replace(config, layer_map=list(layers))
 
   def build(overrides):
     teacher, _ = load_task_model(teacher_dir)

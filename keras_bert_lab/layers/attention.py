@@ -33,15 +33,24 @@ class BertSelfAttention(keras.layers.Layer):
     x: `[batch, seq, H]`.
     input_mask: `[batch, seq]`, 1 for real tokens, 0 for padding; padded
       keys get no attention.
+    return_attention: also return the attention scores and the values.
 
   Returns:
     `[batch, seq, H]`, the output projection of the attended values (before
-    BERT's residual and LayerNorm).
+    BERT's residual and LayerNorm). With `return_attention`, the tuple
+    `(output, scores, values)`: `scores` `[batch, heads, seq, seq]` float32
+    are `q k^T / sqrt(head_size)` before the padding mask and the softmax
+    (TinyBERT's attention matrices), `values` `[batch, heads, seq,
+    head_size]` the value vectors (MiniLM's value relation).
 
   Example:
     >>> att = BertSelfAttention(16, 4, 0.02, 0.0)
     >>> tuple(att(ops.ones([2, 5, 16]), ops.ones([2, 5], "int32")).shape)
     (2, 5, 16)
+    >>> _, scores, values = att(ops.ones([2, 5, 16]), ops.ones([2, 5], "int32"),
+    ...                         return_attention=True)
+    >>> tuple(scores.shape), tuple(values.shape)
+    ((2, 4, 5, 5), (2, 4, 5, 4))
   """
 
   def __init__(self, hidden_size, num_heads, initializer_range, dropout_rate,
@@ -76,23 +85,23 @@ class BertSelfAttention(keras.layers.Layer):
     x = ops.reshape(x, (batch, seq, self.num_heads, self.head_size))
     return ops.transpose(x, (0, 2, 1, 3))  # [batch, heads, seq, head_size]
 
-  def call(self, x, input_mask, training=None):
+  def call(self, x, input_mask, training=None, return_attention=False):
     q = self._split_heads(self.query(x))
     k = self._split_heads(self.key(x))
     v = self._split_heads(self.value(x))
     scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
     scores = ops.cast(scores, "float32") / math.sqrt(self.head_size)
     keep = ops.cast(input_mask, "float32")[:, None, None, :]
-    scores = scores + (1.0 - keep) * -1e9
-    probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+    probs = ops.softmax(scores + (1.0 - keep) * -1e9, axis=-1)
+    probs = ops.cast(probs, self.compute_dtype)
     probs = self.dropout(probs, training=training)
     context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
     batch, seq = ops.shape(x)[0], ops.shape(x)[1]
     context = ops.reshape(context, (batch, seq, self.inner_size))
-    return self.output_dense(context)
-
-  def compute_output_shape(self, x_shape, input_mask_shape=None):
-    return tuple(x_shape)
+    output = self.output_dense(context)
+    if return_attention:
+      return output, scores, v
+    return output
 
   def get_config(self):
     config = super().get_config()

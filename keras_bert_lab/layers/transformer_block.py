@@ -35,9 +35,11 @@ class BertTransformerBlock(keras.layers.Layer):
   Call args:
     x: `[batch, seq, H]`.
     input_mask: `[batch, seq]`, 1 for tokens, 0 for padding.
+    return_attention: also return the self-attention's scores and values
+      (see `BertSelfAttention`).
 
   Returns:
-    `[batch, seq, H]`.
+    `[batch, seq, H]`; with `return_attention`, `(output, scores, values)`.
 
   Example:
     >>> block = BertTransformerBlock(16, 4, 64, "gelu", 0.02, 1e-12, 0.1, 0.1)
@@ -88,16 +90,17 @@ class BertTransformerBlock(keras.layers.Layer):
     self.output_layer_norm.build(hidden)
     self.built = True
 
-  def call(self, x, input_mask, training=None):
-    attended = self.attention(x, input_mask, training=training)
+  def call(self, x, input_mask, training=None, return_attention=False):
+    attended, *attention = self.attention(
+        x, input_mask, training=training, return_attention=True)
     attended = self.attention_dropout(attended, training=training)
     x = self.attention_layer_norm(x + attended)
     y = self.output_dense(self.intermediate(x))
     y = self.output_dropout(y, training=training)
-    return self.output_layer_norm(x + y)
-
-  def compute_output_shape(self, x_shape, input_mask_shape=None):
-    return tuple(x_shape)
+    output = self.output_layer_norm(x + y)
+    if return_attention:
+      return (output, *attention)
+    return output
 
   def get_config(self):
     config = super().get_config()

@@ -121,7 +121,12 @@ class BertEncoder(keras.Model):
   Returns:
     A dict: `sequence_output` `[batch, seq, H]`, `pooled_output` `[batch, H]`
     (dense + tanh on `[CLS]`), `encoder_outputs` (list of each block's
-    `[batch, seq, H]` output).
+    `[batch, seq, H]` output), and per block, for distillation,
+    `attention_scores` (float32 `[batch, heads, seq, seq]`, `q k^T /
+    sqrt(head_size)` before the padding mask and softmax) and
+    `attention_values` (`[batch, heads, seq, head_size]`). The attention
+    tensors are those the blocks compute anyway: returning them costs no
+    compute, and a caller that does not read them (serving) drops them.
 
   Example:
     >>> enc = BertEncoder(BertConfig.preset("tiny", vocab_size=100))
@@ -130,8 +135,8 @@ class BertEncoder(keras.Model):
     ...            "input_type_ids": ids * 0})
     >>> out["sequence_output"].shape, out["pooled_output"].shape
     (TensorShape([2, 8, 128]), TensorShape([2, 128]))
-    >>> len(out["encoder_outputs"])
-    2
+    >>> len(out["encoder_outputs"]), out["attention_scores"][0].shape
+    (2, TensorShape([2, 2, 8, 8]))
   """
 
   def __init__(self, config, vocab=None, lower_case=True, **kwargs):
@@ -160,15 +165,20 @@ class BertEncoder(keras.Model):
         kernel_initializer=keras.initializers.TruncatedNormal(
             stddev=config.initializer_range), name="pooler")
     x = embeddings(inputs["input_word_ids"], inputs["input_type_ids"])
-    encoder_outputs = []
+    encoder_outputs, scores, values = [], [], []
     for block in blocks:
-      x = block(x, inputs["input_mask"])
+      x, block_scores, block_values = block(x, inputs["input_mask"],
+                                            return_attention=True)
       encoder_outputs.append(x)
+      scores.append(block_scores)
+      values.append(block_values)
     pooled = pooler(x[:, 0, :])
     super().__init__(inputs=inputs, outputs={
         "sequence_output": x,
         "pooled_output": pooled,
         "encoder_outputs": encoder_outputs,
+        "attention_scores": scores,
+        "attention_values": values,
     }, **kwargs)
     self.config = config
     self.vocab = list(vocab) if vocab is not None else None

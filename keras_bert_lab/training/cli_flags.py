@@ -294,8 +294,9 @@ def column_overrides(values=flags.FLAGS):
 def define_distillation_flags(flag_values=flags.FLAGS):
   """Defines the losses of a distillation (`compression.DistillConfig`).
 
-  --temperature, --alpha, --logits_weight, --hidden_weight and
-  --layer_map, for `distill` and for `prune`'s recovery.
+  --temperature, --alpha, --logits_weight, --hidden_weight,
+  --attention_weight, --minilm_weight and --layer_map, for `distill` and
+  for `prune`'s recovery.
 
   Args:
     flag_values: where to define them (default absl's global `FLAGS`).
@@ -317,9 +318,16 @@ def define_distillation_flags(flag_values=flags.FLAGS):
                      flag_values=flag_values)
   flags.DEFINE_float("hidden_weight", 0.0, "Weight of the hidden-state MSE "
                      "(TinyBERT); 0 turns it off.", flag_values=flag_values)
+  flags.DEFINE_float("attention_weight", 0.0, "Weight of the attention-score "
+                     "MSE (TinyBERT); 0 turns it off.",
+                     flag_values=flag_values)
+  flags.DEFINE_float("minilm_weight", 0.0, "Weight of MiniLM's last-block "
+                     "attention and value-relation KL; 0 turns it off.",
+                     flag_values=flag_values)
   flags.DEFINE_list("layer_map", None, "Teacher block for each student block "
-                    "in the hidden-state loss; default the blocks the "
-                    "student starts from, else TinyBERT's uniform map.",
+                    "in the hidden-state and attention-score losses; "
+                    "default the blocks the student starts from, else "
+                    "TinyBERT's uniform map.",
                     flag_values=flag_values)
 
 

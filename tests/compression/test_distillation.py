@@ -5,7 +5,9 @@ bad input.
 
 References: Hinton et al. 2015 (soft targets: T^2 * KL(softmax(t/T) ||
 softmax(s/T)), mixed with the hard-label cross-entropy), TinyBERT (hidden
-MSE through a learned projection, uniform layer map g(m)), DistilBERT
+MSE through a learned projection, uniform layer map g(m), the attention-score
+MSE as its code computes it), MiniLM (attention and value-relation KL on the
+last blocks), DistilBERT
 (student blocks copied from teacher blocks), scikit-learn for the reported
 accuracies, and transformers reading the student folder.
 """
@@ -200,6 +202,129 @@ def test_hidden_state_mse_through_the_learned_projection():
   assert not teacher.trainable_variables
 
 
+def _softmax(x):
+  return np.exp(_log_softmax(x))
+
+
+def _tinybert_attention_loss(teacher_scores, student_scores, mask, layer_map):
+  """TinyBERT's code (huawei-noah, task_distill.py): the -10000 padding mask
+  is added to the scores, entries <= -1e2 are zeroed, then MSELoss; the
+  losses of the mapped blocks are averaged here."""
+  pad = (1.0 - mask[:, None, None, :]) * -10000.0
+
+  def zeroed(scores):
+    scores = scores + pad
+    return np.where(scores <= -1e2, 0.0, scores)
+
+  return np.mean([np.mean((zeroed(student_scores[m])
+                           - zeroed(teacher_scores[n])) ** 2)
+                  for m, n in enumerate(layer_map)])
+
+
+def _minilm_loss(teacher, student, mask):
+  """MiniLM (Wang et al. 2020, eqs. 3-5) on the last blocks:
+  1/(A_h |x|) sum over heads a and tokens t of KL(teacher || student) for
+  the attention distributions and for the value relations softmax(V V^T /
+  sqrt(d_k)); padded keys masked, the mean over the batch's tokens."""
+  pad = (1.0 - mask[:, None, None, :]) * -1e9
+
+  def kl(t_logits, s_logits):
+    p, log_p = _softmax(t_logits + pad), _log_softmax(t_logits + pad)
+    per_row = np.sum(p * (log_p - _log_softmax(s_logits + pad)), -1)
+    rows = np.broadcast_to(mask[:, None, :], per_row.shape)
+    return (per_row * rows).sum() / rows.sum()
+
+  def relation(values):
+    return values @ values.transpose(0, 1, 3, 2) / np.sqrt(values.shape[-1])
+
+  return (kl(teacher["attention_scores"][-1], student["attention_scores"][-1])
+          + kl(relation(teacher["attention_values"][-1]),
+               relation(student["attention_values"][-1])))
+
+
+def _spread_attention(*models):
+  """Query, key and value kernels of std 0.3, a different one per model, so
+  the attention maps are far from uniform (random BERT's are nearly so)."""
+  for seed, model in enumerate(models):
+    rng = np.random.default_rng(200 + seed)
+    for block in model.encoder.transformer_layers:
+      for dense in (block.attention.query, block.attention.key,
+                    block.attention.value):
+        dense.kernel.assign(rng.normal(0, 0.3, dense.kernel.shape))
+
+
+@pytest.mark.parametrize("choices", [None, 3])
+def test_attention_losses_match_tinybert_and_minilm(choices):
+  """On padded rows; multiple choice flattens its choices into the batch."""
+  if choices:
+    teacher = BertMultipleChoice(_encoder(4), num_choices=choices)
+  else:
+    teacher = BertClassifier(_encoder(4), labels=["a", "b"])
+  narrow = BertConfig(vocab_size=8000, num_layers=2,
+                      **{**SMALL, "hidden_size": 16, "intermediate_size": 32})
+  student = distillation.build_student(teacher, config=narrow)
+  _spread_attention(teacher, student)
+  features = _features(choices=choices)
+  flat = {k: v.reshape(-1, v.shape[-1]) for k, v in features.items()}
+  t = teacher.encoder.predict(flat, verbose=0)
+  s = student.encoder.predict(flat, verbose=0)
+  labels = np.zeros(6, "int32")
+  expected = {
+      "attention_weight": _tinybert_attention_loss(
+          t["attention_scores"], s["attention_scores"], flat["input_mask"],
+          [1, 3]),
+      "minilm_weight": _minilm_loss(t, s, flat["input_mask"]),
+  }
+  assert min(expected.values()) > 0.05
+  for name, value in expected.items():
+    distiller = distillation.BertDistiller(
+        teacher, student, distillation.DistillConfig(
+            alpha=0.0, logits_weight=0.0, **{name: 1.0}))
+    distiller.compile()
+    np.testing.assert_allclose(_loss(distiller, features, labels), value,
+                               rtol=1e-4, err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")  # only attention
+def test_student_learns_the_teachers_attention():
+  teacher = BertClassifier(_encoder(2), labels=["a", "b"])
+  student = distillation.build_student(teacher, config=BertConfig(
+      vocab_size=8000, num_layers=1, **SMALL))
+  distiller = distillation.BertDistiller(
+      teacher, student, distillation.DistillConfig(
+          alpha=0.0, logits_weight=0.0, attention_weight=1.0,
+          minilm_weight=1.0))
+  distiller.compile(keras.optimizers.Adam(3e-3))
+  features, labels = _features(batch=16, seed=3), np.zeros(16, "int32")
+  before = _loss(distiller, features, labels)
+  distiller.fit(features, labels, batch_size=16, epochs=30, verbose=0)
+  assert _loss(distiller, features, labels) < 0.5 * before
+
+
+@pytest.mark.parametrize("loss, message", [
+    ("attention_weight", "--attention_weight compares attention maps head by "
+     "head, but student block 0 has 4 heads and teacher block 1 has 2"),
+    ("minilm_weight", "--minilm_weight compares attention maps head by head, "
+     "but student block 1 has 4 heads and teacher block 3 has 2"),
+])
+def test_attention_losses_need_the_teachers_heads(loss, message):
+  teacher = BertClassifier(_encoder(4), labels=["a", "b"])
+  student = distillation.build_student(teacher, config=BertConfig(
+      vocab_size=8000, num_layers=2, **{**SMALL, "num_heads": 4}))
+  with pytest.raises(ValueError, match=message):
+    distillation.BertDistiller(teacher, student, distillation.DistillConfig(
+        **{loss: 1.0}))
+
+
+def test_layer_map_must_name_a_block_per_student_block():
+  teacher = BertClassifier(_encoder(4), labels=["a", "b"])
+  student = distillation.build_student(teacher, layers=[1, 3])
+  with pytest.raises(ValueError, match="--layer_map=3 names 1 teacher blocks "
+                     "for a student of 2; give one per student block"):
+    distillation.BertDistiller(teacher, student, distillation.DistillConfig(
+        hidden_weight=1.0, layer_map=[3]))
+
+
 def test_student_copies_the_chosen_teacher_blocks():
   teacher = BertClassifier(_encoder(4), labels=["a", "b"])
   everything = distillation.build_student(teacher, layers=[0, 1, 2, 3])
@@ -267,7 +392,10 @@ def test_quantized_teacher_is_refused():
 @pytest.mark.parametrize("kwargs, message", [
     ({"temperature": 0}, "--temperature=0 must be positive"),
     ({"alpha": 1.5}, r"--alpha=1.5 must be in \[0, 1\]"),
-    ({"logits_weight": 0.0}, "Nothing to distil"),
+    ({"logits_weight": 0.0}, "Nothing to distil: --logits_weight, "
+     "--hidden_weight, --attention_weight, --minilm_weight are all 0"),
+    ({"attention_weight": -1.0}, "--attention_weight=-1.0: loss weights may "
+     "not be negative"),
 ])
 def test_bad_loss_settings(kwargs, message):
   with pytest.raises(ValueError, match=message):
@@ -318,7 +446,7 @@ def runs(tmp_path_factory, data_dir):
   commands = [
       ("layers", [f"--teacher={tmp / 'teacher'}", "--student_layers=0,2",
                   f"--model_dir={tmp / 'student'}", "--hidden_weight=1",
-                  *data, *tiny]),
+                  "--attention_weight=1", "--minilm_weight=1", *data, *tiny]),
       ("tagging", [f"--teacher={tmp / 'tagger'}", "--student_config=tiny",
                    f"--model_dir={tmp / 'tag_student'}", "--hidden_weight=1",
                    f"--train_file={bio}", *tiny]),

@@ -129,8 +129,12 @@ def _ours(model, batch, positions):
 def test_encoder_matches_transformers_bert_model(minilm_path, batch):
   reference = transformers.BertModel.from_pretrained(
       minilm_path, attn_implementation="eager").eval()
+  values = []   # each block's value projection, taken by a forward hook
+  for layer in reference.encoder.layer:
+    layer.attention.self.value.register_forward_hook(
+        lambda module, args, output: values.append(output.numpy()))
   with torch.no_grad():
-    ref = reference(**_torch_inputs(batch))
+    ref = reference(**_torch_inputs(batch), output_attentions=True)
   encoder = BertEncoder.from_pretrained(minilm_path)
   out = encoder(batch)
   assert batch["input_mask"].min() == 0 and (batch["input_type_ids"] == 1).any()
@@ -138,6 +142,16 @@ def test_encoder_matches_transformers_bert_model(minilm_path, batch):
                              ref.last_hidden_state.numpy(), atol=TOL, rtol=0)
   np.testing.assert_allclose(out["pooled_output"], ref.pooler_output.numpy(),
                              atol=TOL, rtol=0)
+  # The attention outputs: HF's probabilities are the softmax of our scores
+  # under the padding mask; our values are HF's, split into heads.
+  pad = (1.0 - batch["input_mask"][:, None, None, :]) * -1e9
+  for scores, ours, probs, value in zip(out["attention_scores"],
+                                        out["attention_values"],
+                                        ref.attentions, values):
+    np.testing.assert_allclose(tf.nn.softmax(scores + pad), probs.numpy(),
+                               atol=TOL, rtol=0)
+    heads = value.reshape(*value.shape[:2], 12, 32).transpose(0, 2, 1, 3)
+    np.testing.assert_allclose(ours, heads, atol=TOL, rtol=0)
   assert encoder.lower_case is True and len(encoder.vocab) == 30522
 
 
