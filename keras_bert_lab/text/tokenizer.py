@@ -35,7 +35,10 @@ so it is set to 200 bytes, which is exact for every word of at most 200
 bytes; a longer word comes out as an `[UNK]` spanning it, and if it has at
 most 200 characters it is WordPiece-tokenized on its own and spliced back.
 Invalid UTF-8 is found with one regex and transcoded away only in the rows
-that hold it. There is no `tf.cond` (inside a `tf.data` map one costs more
+that hold it; likewise the Unicode lower-casing, NFD and accent stripping
+run only on rows that are not pure ASCII (the others need ASCII
+lower-casing alone), and the long-word repair touches every token with only
+the few ops that find the long words. There is no `tf.cond` (inside a `tf.data` map one costs more
 than tokenizing the batch) and no `regex_split` on the hot path (it compiles
 its pattern on every call).
 
@@ -67,6 +70,7 @@ _KEEP = f"{_PUNCTUATION}|{_CJK}"
 # Valid UTF-8: scalar values only (RE2 would accept encoded surrogates).
 _VALID_UTF8 = r"(?s)[\x{0}-\x{D7FF}\x{E000}-\x{10FFFF}]*"
 _DELIMITERS = f"{_WHITESPACE}|{_KEEP}"
+_ASCII = r"[\x00-\x7F]*"
 
 MAX_CHARS_PER_WORD = 200
 
@@ -93,9 +97,14 @@ def normalize(texts, lower_case):
       tf.gather_nd(texts, invalid), "UTF-8", "UTF-8", errors="ignore"))
   texts = tf.strings.regex_replace(texts, _REMOVED, "")
   if lower_case:
-    texts = tf.strings.lower(texts, encoding="utf-8")
-    texts = tf_text.normalize_utf8(texts, "NFD")
-    texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+    # ASCII rows need only ASCII lower-casing (NFD and Mn leave ASCII as it
+    # is); the Unicode steps run on the other rows alone.
+    texts = tf.strings.lower(texts)
+    rows = tf.where(~tf.strings.regex_full_match(texts, _ASCII))
+    other = tf.strings.lower(tf.gather_nd(texts, rows), encoding="utf-8")
+    other = tf.strings.regex_replace(tf_text.normalize_utf8(other, "NFD"),
+                                     r"\p{Mn}", "")
+    texts = tf.tensor_scatter_nd_update(texts, rows, other)
   return texts
 
 
@@ -282,22 +291,24 @@ class BertTokenizer(keras.layers.Layer):
     """
     # Flat tensors only: ragged ops (value_rowids, element-wise arithmetic)
     # are composites of many small ops with shape assertions, which inside a
-    # tf.data map cost more than the tokenization itself.
+    # tf.data map cost more than the tokenization itself. Long words are
+    # rare, so only the few ops that find them touch every token.
     flat = (ids.flat_values, starts.flat_values, ends.flat_values)
     spans = flat[2] - flat[1]
-    long_word = (flat[0] == self.unk_id) & (spans > MAX_CHARS_PER_WORD)
-    token_rows = _segment_ids(ids.row_splits)
-    words = tf.strings.substr(tf.gather(normalized, token_rows[long_word]),
-                              flat[1][long_word], spans[long_word])
+    long_word = tf.where((flat[0] == self.unk_id)
+                         & (spans > MAX_CHARS_PER_WORD))[:, 0]
+    words = tf.strings.substr(
+        tf.gather(normalized, _segment_ids(ids.row_splits, long_word)),
+        tf.gather(flat[1], long_word), tf.gather(spans, long_word))
     fits = tf.strings.length(words, unit="UTF8_CHAR") <= MAX_CHARS_PER_WORD
-    redo = tf.tensor_scatter_nd_update(long_word, tf.where(long_word), fits)
+    redo = long_word[fits]
     pieces = self._wordpiece.tokenize_with_offsets(words[fits])
     piece_splits = pieces[0].row_splits
-    piece_word = _segment_ids(piece_splits)
-    word_starts = tf.gather(flat[1][redo], piece_word)
+    piece_word = _segment_ids(piece_splits, tf.range(piece_splits[-1]))
+    word_starts = tf.gather(tf.gather(flat[1], redo), piece_word)
     pieces = (pieces[0].flat_values, pieces[1].flat_values + word_starts,
               pieces[2].flat_values + word_starts)
-    *flat, row_splits = _splice(redo, flat, token_rows, ids.nrows(), pieces,
+    *flat, row_splits = _splice(flat, ids.row_splits, redo, pieces,
                                 piece_splits, piece_word)
     return tuple(tf.RaggedTensor.from_row_splits(v, row_splits, validate=False)
                  for v in flat)
@@ -346,40 +357,43 @@ class BertTokenizer(keras.layers.Layer):
     return config
 
 
-def _segment_ids(row_splits):
-  """The row of each value of a ragged tensor with these row splits (one
-  op; `RaggedTensor.value_rowids` is a composite of many)."""
-  return tf.searchsorted(row_splits[1:], tf.range(row_splits[-1]),
-                         side="right", out_type=row_splits.dtype)
+def _segment_ids(row_splits, positions):
+  """The row of each value position (int64) of a ragged tensor with these
+  row splits (one op; `RaggedTensor.value_rowids` is a composite of many)."""
+  return tf.searchsorted(row_splits[1:], positions, side="right",
+                         out_type=row_splits.dtype)
 
 
-def _splice(redo, tokens, token_rows, nrows, pieces, piece_splits,
-            piece_token):
+def _splice(tokens, row_splits, redo, pieces, piece_splits, piece_token):
   """Replaces chosen tokens by lists of pieces, on flat tensors.
 
+  Each token moves right by the pieces added before it; a replaced token's
+  slot then holds its first piece (`dynamic_stitch` lets the later list
+  win), and every list has at least one piece.
+
   Args:
-    redo: bool [num_tokens], which tokens to replace.
     tokens: tuple of flat tensors [num_tokens] (ids, starts, ends).
-    token_rows: int64 [num_tokens], each token's row; `nrows` rows in all.
+    row_splits: int64 row splits grouping `tokens`.
+    redo: int64 [num_redo], increasing positions of the tokens to replace.
     pieces: tuple like `tokens` of flat tensors [num_pieces].
-    piece_splits: row splits grouping `pieces`, one row per True in `redo`.
+    piece_splits: row splits grouping `pieces`, one row per `redo` token.
     piece_token: int64 [num_pieces], the row of each piece.
 
   Returns:
     The new flat tensors, then their row splits.
   """
-  counts = piece_splits[1:] - piece_splits[:-1]
-  lengths = tf.tensor_scatter_nd_update(
-      tf.ones_like(redo, tf.int64), tf.where(redo), counts)
-  out_starts = tf.cumsum(lengths, exclusive=True)
-  piece_positions = tf.range(piece_splits[-1]) + tf.gather(
-      out_starts[redo] - piece_splits[:-1], piece_token)
-  positions = [tf.cast(out_starts[~redo], tf.int32),
-               tf.cast(piece_positions, tf.int32)]
-  values = [tf.dynamic_stitch(positions, [t[~redo], tf.cast(p, t.dtype)])
+  added = piece_splits[1:] - piece_splits[:-1] - 1
+  shift = tf.cumsum(tf.scatter_nd(redo[:, None], added,
+                                  tf.shape(tokens[0], tf.int64) + 1),
+                    exclusive=True)
+  moved = tf.range(tf.size(tokens[0], tf.int64)) + shift[:-1]
+  piece_positions = (tf.range(piece_splits[-1])
+                     - tf.gather(piece_splits, piece_token)
+                     + tf.gather(tf.gather(moved, redo), piece_token))
+  positions = [tf.cast(moved, tf.int32), tf.cast(piece_positions, tf.int32)]
+  values = [tf.dynamic_stitch(positions, [t, tf.cast(p, t.dtype)])
             for t, p in zip(tokens, pieces)]
-  row_lengths = tf.math.unsorted_segment_sum(lengths, token_rows, nrows)
-  return (*values, tf.concat([[0], tf.cumsum(row_lengths)], axis=0))
+  return (*values, row_splits + tf.gather(shift, row_splits))
 
 
 def _map_to_input(texts, starts, ends, lower_case):
