@@ -366,12 +366,7 @@ class BertConfig:
       (4, 256, 8000)
     """
     path = os.fspath(path)
-    try:
-      with open(path, encoding="utf-8") as f:
-        values = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-      raise ValueError(f"Cannot read BERT config {path!r}: {e}") from e
-    return cls.from_file_dict(values, source=path)
+    return cls.from_file_dict(read_json(path), source=path)
 
   def to_google_dict(self):
     """Returns the dict of Google's `bert_config.json`.
@@ -450,6 +445,42 @@ class BertConfig:
       ['BertForPreTraining']
     """
     _write_json(path, self.to_hf_dict())
+
+
+def read_json(path):
+  """Reads a JSON file, or fails with an error that names it.
+
+  Args:
+    path: the file.
+
+  Returns:
+    The parsed value.
+
+  Raises:
+    ValueError: the file cannot be read, is not UTF-8 or is not JSON (cut
+      short, for example), with the file's path and where it breaks.
+
+  Example:
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "task.json")
+    >>> _ = open(path, "w").write('{"task": "clas')
+    >>> read_json(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: Cannot read .../task.json: not valid JSON (...); it is cut
+    short or damaged. Restore or rewrite the file; nothing was changed.
+  """
+  path = os.fspath(path)
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except OSError as e:
+    raise ValueError(f"Cannot read {path}: {e.strerror or e}.") from e
+  except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    kind = "not UTF-8" if isinstance(e, UnicodeDecodeError) else "not valid JSON"
+    raise ValueError(
+        f"Cannot read {path}: {kind} ({e}); it is cut short or damaged. "
+        "Restore or rewrite the file; nothing was changed.") from e
 
 
 def _write_json(path, values):

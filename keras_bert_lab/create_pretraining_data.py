@@ -65,7 +65,7 @@ def main(argv):
         next_sentence=FLAGS.next_sentence,
         cross_documents=FLAGS.cross_documents,
         whole_word_mask=FLAGS.do_whole_word_mask, ngram_max=FLAGS.ngram_max,
-        seed=FLAGS.random_seed)
+        seed=FLAGS.random_seed).checked()
     written, random_next = examples.write_tfrecords(
         tokenizer, FLAGS.output_file, passes=FLAGS.dupe_factor)
   except ValueError as e:

@@ -150,7 +150,7 @@ def main(argv):
                model.count_params(), FLAGS.num_train_steps,
                FLAGS.train_batch_size, strategy.num_replicas_in_sync)
   try:
-    with data.single_document_error():
+    with data.input_errors():
       training.train(model, optimizer, data.train_dataset_fn(tokenizer),
                      str(model_dir), FLAGS.num_train_steps, strategy=strategy,
                      steps_per_execution=FLAGS.steps_per_execution,
@@ -159,7 +159,8 @@ def main(argv):
                      log_every=FLAGS.log_every, jit_compile=FLAGS.jit_compile)
   except ValueError as e:
     if not any(case in str(e) for case in ("cannot resume exactly",
-                                           "holds a single document")):
+                                           "holds a single document",
+                                           "good records")):
       raise
     raise app.UsageError(str(e))
   except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as e:

@@ -35,6 +35,7 @@ def main(argv):
     files = data.expand_input_files(FLAGS.input_files)
   except ValueError as e:
     raise app.UsageError(str(e))
+  data.invalid_utf8_bytes(files)
   logging.info("counting words in %d file(s), %.1f MB", len(files),
                sum(tf.io.gfile.stat(f).length for f in files) / 1e6)
   try:

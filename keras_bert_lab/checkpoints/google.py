@@ -92,12 +92,21 @@ def read_google_folder(folder):
     (None, True)
   """
   config = BertConfig.from_json_file(os.path.join(folder, "bert_config.json"))
-  reader = tf.train.load_checkpoint(find_checkpoint_prefix(folder))
-  weights = {
-      name: reader.get_tensor(name)
-      for name in reader.get_variable_to_shape_map()
-      if name.rsplit("/", 1)[-1] not in _OPTIMIZER_LEAVES
-  }
+  prefix = find_checkpoint_prefix(folder)
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    weights = {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if name.rsplit("/", 1)[-1] not in _OPTIMIZER_LEAVES
+    }
+  except (tf.errors.OpError, IndexError) as e:
+    # A cut-short shard raises IndexError ("Read less bytes than requested").
+    files = sorted(os.path.basename(f) for f in glob.glob(prefix + ".*"))
+    raise ValueError(
+        f"Cannot read the TF checkpoint {prefix} ({', '.join(files)}): "
+        f"{getattr(e, 'message', e)}. A file is cut short or damaged; "
+        "download the checkpoint again. Nothing was changed.") from e
   vocab = os.path.join(folder, "vocab.txt")
   base = os.path.basename(os.path.normpath(folder)).lower()
   lower_case = True if "uncased" in base else (False if "cased" in base

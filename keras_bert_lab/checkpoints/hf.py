@@ -25,7 +25,7 @@ import safetensors.numpy
 import safetensors.tensorflow
 
 from keras_bert_lab.checkpoints.names import block_slices, head_columns
-from keras_bert_lab.config import BertConfig
+from keras_bert_lab.config import BertConfig, read_json
 
 logger = logging.getLogger("keras_bert_lab")
 
@@ -103,8 +103,13 @@ def hf_to_canonical(key):
 
 def _load_file(path):
   # The TF reader, unlike the numpy one, understands bfloat16 files.
-  return {k: np.asarray(v, dtype=np.float32)
-          for k, v in safetensors.tensorflow.load_file(path).items()}
+  try:
+    tensors = safetensors.tensorflow.load_file(path)
+  except (safetensors.SafetensorError, OSError) as e:
+    raise ValueError(
+        f"Cannot read {path}: {e}. The file is cut short or is not "
+        "safetensors; download or save it again. Nothing was changed.") from e
+  return {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
 
 
 def _read_safetensors(folder):
@@ -112,8 +117,7 @@ def _read_safetensors(folder):
   if os.path.exists(single):
     return _load_file(single)
   index = os.path.join(folder, "model.safetensors.index.json")
-  with open(index, encoding="utf-8") as f:
-    shards = sorted(set(json.load(f)["weight_map"].values()))
+  shards = sorted(set(read_json(index)["weight_map"].values()))
   tensors = {}
   for shard in shards:
     tensors.update(_load_file(os.path.join(folder, shard)))
@@ -294,8 +298,7 @@ def read_hf_folder(folder):
   lower_case = None
   tokenizer_config = os.path.join(folder, "tokenizer_config.json")
   if os.path.exists(tokenizer_config):
-    with open(tokenizer_config, encoding="utf-8") as f:
-      lower_case = json.load(f).get("do_lower_case")
+    lower_case = read_json(tokenizer_config).get("do_lower_case")
   return config, weights, (vocab if os.path.exists(vocab) else None), lower_case
 
 

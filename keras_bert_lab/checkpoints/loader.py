@@ -6,12 +6,11 @@ them, so the dispatch is written here.
 """
 
 import dataclasses
-import json
 import logging
 import os
 
 from keras_bert_lab.checkpoints import google, hf, keras_hub, own
-from keras_bert_lab.config import BertConfig
+from keras_bert_lab.config import BertConfig, read_json
 from keras_bert_lab.text import read_vocab
 
 logger = logging.getLogger("keras_bert_lab")
@@ -53,9 +52,8 @@ def _layout_of(folder, files):
   if own.MARKER in files:
     return "keras_bert_lab"
   if "config.json" in files:
-    with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
-      if "registered_name" in json.load(f):
-        return "keras_hub"
+    if "registered_name" in read_json(os.path.join(folder, "config.json")):
+      return "keras_hub"
     if ("model.safetensors" in files
         or "model.safetensors.index.json" in files):
       return "hf"
@@ -125,8 +123,7 @@ def load_checkpoint(source):
             "keras_hub": keras_hub.read_keras_hub_preset}[layout]
   config, weights, vocab, lower_case = reader(folder)
   if layout == "keras_bert_lab":
-    with open(os.path.join(folder, own.MARKER), encoding="utf-8") as f:
-      lower_case = json.load(f)["lower_case"]
+    lower_case = read_json(os.path.join(folder, own.MARKER))["lower_case"]
   if isinstance(vocab, str):
     vocab = read_vocab(vocab)
   if vocab is None:

@@ -47,6 +47,7 @@ from keras_bert_lab.compression.distillation import (BertDistiller,
                                                      teacher_task,
                                                      with_encoder)
 from keras_bert_lab.compression.quantization import quantized_layers
+from keras_bert_lab.config import read_json
 from keras_bert_lab.models.encoder import BertEncoder
 
 logger = logging.getLogger("keras_bert_lab")
@@ -314,7 +315,7 @@ def prune_model(model, heads, neurons):
 
 
 def _read_plan(path, expected):
-  plan = json.loads(path.read_text(encoding="utf-8"))
+  plan = read_json(path)
   asked = {key: plan.get(key) for key in expected}
   if asked != expected:
     raise ValueError(

@@ -16,9 +16,15 @@ brackets) followed by whitespace, or at `。！？；` (with closing quotes);
 abbreviations such as "Mr." and initials such as "J." do not end one.
 """
 
+import logging
 import os
+import zlib
 
 import tensorflow as tf
+
+from keras_bert_lab.text.tokenizer import VALID_UTF8
+
+logger = logging.getLogger("keras_bert_lab")
 
 # Periods that do not end a sentence: titles and single-letter initials.
 _ABBREVIATION = r"\b(Mr|Mrs|Ms|Dr|Prof|Rev|St|Jr|Sr|Capt|Col|Gen|Lt|Mt|[A-Z])\."
@@ -37,8 +43,9 @@ def expand_input_files(patterns):
     Sorted list of file paths, without duplicates.
 
   Raises:
-    ValueError: a pattern matches no file, or a matched file is empty. The
-      message names the pattern or file.
+    ValueError: a pattern matches no file, a matched file is empty, or a
+      `.gz` file is cut short or damaged. The message names the pattern or
+      file.
 
   Example:
     >>> import os, tempfile
@@ -72,7 +79,37 @@ def expand_input_files(patterns):
   if empty:
     raise ValueError(f"Input file(s) {', '.join(map(repr, empty))} are empty; "
                      "remove them from the input list.")
+  for path in sorted(files):
+    if path.endswith(".gz"):
+      _check_gzip(path)
   return sorted(files)
+
+
+def _check_gzip(path):
+  """Fails, naming `path`, unless it is whole gzip (one or more members).
+
+  TensorFlow's gzip readers (`decode_compressed`, `TextLineDataset`) return
+  what they could inflate of a cut-short file without a word, so the rest
+  of a corpus would be lost silently; zlib finds the missing end of stream.
+  It reads the file once, at zlib's speed, before any compute.
+  """
+  inflate = zlib.decompressobj(wbits=31)
+  with tf.io.gfile.GFile(path, "rb") as f:
+    try:
+      while block := f.read(1 << 22):
+        while block:
+          if inflate.eof:  # Another member follows (cat a.gz b.gz > c.gz).
+            if not block.strip(b"\0"):
+              break  # Zero padding after the last member, as gzip allows.
+            inflate = zlib.decompressobj(wbits=31)
+          inflate.decompress(block, 1 << 22)  # Output bounded, discarded.
+          block = inflate.unused_data if inflate.eof else inflate.unconsumed_tail
+    except zlib.error as e:
+      raise ValueError(f"Input file {path!r} is not valid gzip ({e}); "
+                       "compress it again or remove it.") from None
+  if not inflate.eof:
+    raise ValueError(f"Input file {path!r} is cut short: its gzip stream "
+                     "ends before its end marker. Copy or compress it again.")
 
 
 def text_lines(input_files):
@@ -109,6 +146,51 @@ def text_lines(input_files):
   return lines
 
 
+def invalid_utf8_bytes(input_files):
+  """Counts, in the graph, the bytes of each file that are not UTF-8.
+
+  The tokenizer drops such bytes (as the original does, decoding with
+  `errors="ignore"`); this says how many, and where, once per run.
+  Encoded surrogates count as invalid, as they do for the tokenizer.
+
+  Args:
+    input_files: file paths (`.gz` read as gzip), e.g. from
+      `expand_input_files`.
+
+  Returns:
+    `{path: bytes}` for the files that hold any; a warning names them.
+
+  Example:
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "latin1.txt")
+    >>> with open(path, "wb") as f:
+    ...   _ = f.write("café crème".encode("latin-1"))
+    >>> {os.path.basename(k): v for k, v in invalid_utf8_bytes([path]).items()}
+    {'latin1.txt': 2}
+  """
+  def count(path):
+    contents = _file_contents(path)
+    return tf.cond(
+        tf.strings.regex_full_match(contents, VALID_UTF8),
+        lambda: tf.constant(0),
+        lambda: tf.strings.length(contents) - tf.strings.length(
+            tf.strings.unicode_transcode(contents, "UTF-8", "UTF-8",
+                                         errors="ignore")))
+
+  files = list(input_files)
+  counts = tf.data.Dataset.from_tensor_slices(files or [""]).take(
+      len(files)).map(count, num_parallel_calls=tf.data.AUTOTUNE)
+  found = {path: int(n) for path, n in zip(files, counts.as_numpy_iterator())
+           if n}
+  if found:
+    logger.warning(
+        "%d bytes of invalid UTF-8 will be dropped, as the original BERT "
+        "drops them: %s. Re-save the file(s) as UTF-8 to keep that text.",
+        sum(found.values()),
+        ", ".join(f"{path} ({n})" for path, n in found.items()))
+  return found
+
+
 def split_into_sentences(texts):
   """Splits paragraphs into sentences, in the graph.
 
@@ -134,13 +216,17 @@ def _non_empty(lines):
   return tf.ragged.boolean_mask(lines, tf.strings.length(lines) > 0)
 
 
-def _file_documents(path, document_per_line):
-  """The documents of one file: ragged `tf.string` [docs, (lines)]."""
+def _file_contents(path):
+  """A file's bytes, inflated when its name ends in .gz."""
   contents = tf.io.read_file(path)
-  contents = tf.cond(
+  return tf.cond(
       tf.strings.regex_full_match(path, r".*\.gz"),
       lambda: tf.io.decode_compressed(contents, "GZIP"), lambda: contents)
-  contents = tf.strings.regex_replace(contents, "\r\n?", "\n")
+
+
+def _file_documents(path, document_per_line):
+  """The documents of one file: ragged `tf.string` [docs, (lines)]."""
+  contents = tf.strings.regex_replace(_file_contents(path), "\r\n?", "\n")
   if document_per_line:
     documents = tf.strings.split(contents, "\n")
   else:

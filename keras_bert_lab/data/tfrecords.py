@@ -8,7 +8,14 @@ int64 features `input_ids`, `input_mask`, `segment_ids` [max_seq_length],
 or Google's) back into Model Garden's feature names as int32 (TPUs want
 int32). The renaming is all that is written by hand; parsing is
 `tf.io.parse_example`.
+
+A corrupt or cut-short record fails the pipeline with TensorFlow's
+`DataLossError`, which gives the offset but not the file;
+`corrupt_record_error` finds the file and names both.
 """
+
+import contextlib
+import re
 
 import tensorflow as tf
 
@@ -95,6 +102,52 @@ def _check_first_record(path, spec):
             f"{path}: feature {name!r} has length {found}, expected "
             f"{want.shape[0]}; the file was written with other settings "
             f"(set {flag}={found}).")
+
+
+@contextlib.contextmanager
+def corrupt_record_error(input_files):
+  """Around a loop over TFRecords: a corrupt record is a `ValueError` that
+  names the file, the offset and the fix.
+
+  Args:
+    input_files: the TFRecord paths the loop reads.
+
+  Returns:
+    A context manager. On `DataLossError` it reads the files one by one to
+    the first bad record (only then, so a healthy run pays nothing).
+
+  Example:
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "cut.tfrecord")
+    >>> with tf.io.TFRecordWriter(path) as writer:
+    ...   writer.write(b"a record")
+    >>> with open(path, "rb+") as f:
+    ...   _ = f.truncate(20)
+    >>> with corrupt_record_error([path]):
+    ...   _ = list(tf.data.TFRecordDataset([path]))
+    Traceback (most recent call last):
+    ...
+    ValueError: .../cut.tfrecord: truncated record at byte 0, after 0 good \
+records. Write the file again (create_pretraining_data); nothing was changed.
+  """
+  try:
+    yield
+  except tf.errors.DataLossError as e:
+    for path in input_files:
+      good = 0
+      try:
+        for _ in tf.data.TFRecordDataset([path]):
+          good += 1
+      except tf.errors.DataLossError as bad:
+        found = re.search(r"(corrupted|truncated) record at (\d+)",
+                          bad.message)
+        reason = (f"{found[1]} record at byte {found[2]}" if found
+                  else bad.message)
+        raise ValueError(
+            f"{path}: {reason}, after {good} good records. Write the file "
+            "again (create_pretraining_data); nothing was changed.") from None
+    raise ValueError(f"A TFRecord of {list(input_files)} is corrupt "
+                     f"({e.message}). Write them again.") from None
 
 
 def read_pretraining_tfrecords(input_files, max_seq_length,

@@ -33,6 +33,7 @@ import keras
 from keras import ops
 
 from keras_bert_lab.checkpoints import own
+from keras_bert_lab.config import read_json
 from keras_bert_lab.checkpoints.names import (CLASSIFIER_BIAS,
                                               CLASSIFIER_WEIGHTS, SQUAD_BIAS,
                                               SQUAD_WEIGHTS)
@@ -784,11 +785,6 @@ def _num_outputs(model, arg, value, labels):
   return int(value)
 
 
-def _read_json(path):
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
-
-
 def read_task_metadata(folder):
   """What a checkpoint folder says about its task, or `{}`.
 
@@ -815,7 +811,7 @@ def read_task_metadata(folder):
     return {}
   task_file = os.path.join(folder, TASK_FILE)
   if os.path.exists(task_file):
-    values = _read_json(task_file)
+    values = read_json(task_file)
     if values.get("task") not in TASK_MODELS:
       raise ValueError(
           f"{task_file}: task={values.get('task')!r} is not one of "
@@ -825,7 +821,7 @@ def read_task_metadata(folder):
   config_file = os.path.join(folder, "config.json")
   if not os.path.exists(config_file):
     return {}
-  config = _read_json(config_file)
+  config = read_json(config_file)
   architectures = [a for a in config.get("architectures") or []
                    if a in _HF_TASKS]
   if not architectures:

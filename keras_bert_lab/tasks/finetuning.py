@@ -136,6 +136,10 @@ def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
     from keras_bert_lab.data import bucket_boundaries
     bucket_boundaries(train.bucket_boundaries, task.config.max_seq_length)
   task_data = task.read_data(data)
+  from keras_bert_lab.data import invalid_utf8_bytes
+  invalid_utf8_bytes(path for path in (data.train_file, data.eval_file,
+                                       data.predict_file)
+                     if path and pathlib.Path(path).is_file())
   overrides = ({} if train.dropout is None
                else {"hidden_dropout_prob": train.dropout})
   with strategy.scope():

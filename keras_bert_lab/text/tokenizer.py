@@ -68,7 +68,7 @@ _CJK = (r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}"
         r"\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]")
 _KEEP = f"{_PUNCTUATION}|{_CJK}"
 # Valid UTF-8: scalar values only (RE2 would accept encoded surrogates).
-_VALID_UTF8 = r"(?s)[\x{0}-\x{D7FF}\x{E000}-\x{10FFFF}]*"
+VALID_UTF8 = r"(?s)[\x{0}-\x{D7FF}\x{E000}-\x{10FFFF}]*"
 _DELIMITERS = f"{_WHITESPACE}|{_KEEP}"
 _ASCII = r"[\x00-\x7F]*"
 
@@ -92,7 +92,7 @@ def normalize(texts, lower_case):
     'Ｈéllo!'
   """
   # Transcoding costs more than all the rest; only rows with invalid bytes.
-  invalid = tf.where(~tf.strings.regex_full_match(texts, _VALID_UTF8))
+  invalid = tf.where(~tf.strings.regex_full_match(texts, VALID_UTF8))
   texts = tf.tensor_scatter_nd_update(texts, invalid, tf.strings.unicode_transcode(
       tf.gather_nd(texts, invalid), "UTF-8", "UTF-8", errors="ignore"))
   texts = tf.strings.regex_replace(texts, _REMOVED, "")

@@ -9,12 +9,13 @@ epoch it belongs to, written under a temporary name and then renamed) and
 restores them with it; everything else is Keras' own callback.
 """
 
-import json
 import logging
 import os
 
 import keras
 import numpy as np
+
+from keras_bert_lab.config import read_json
 
 logger = logging.getLogger("keras_bert_lab")
 
@@ -75,8 +76,7 @@ class SeedBackupAndRestore(keras.callbacks.BackupAndRestore):
     super()._load_model()
     if not os.path.exists(self._training_metadata_path):
       return
-    with open(self._training_metadata_path) as f:
-      epoch = json.load(f)["epoch"]
+    epoch = read_json(self._training_metadata_path)["epoch"]
     for path in (self._seeds_path, f"{self._seeds_path}.bkp"):
       if os.path.exists(path):
         with np.load(path) as saved:

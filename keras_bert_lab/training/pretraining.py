@@ -14,6 +14,7 @@ checkpoint with another model config or other input (which could not
 continue at the saved data position) is ours.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -25,6 +26,7 @@ import time
 
 import tensorflow as tf
 
+from keras_bert_lab.config import read_json
 from keras_bert_lab.text.vocab_io import BUNDLED_VOCAB
 from keras_bert_lab.training.errors import explained
 
@@ -97,7 +99,8 @@ class PretrainingInput:
 
     Raises:
       ValueError: not exactly one source, a file pattern that matches no
-        (or an empty) file, or bad `bucket_boundaries`.
+        (or an empty, or a cut-short gzip) file, or bad `bucket_boundaries`.
+        Invalid UTF-8 in the text files is counted and logged once.
     """
     from keras_bert_lab import data
     sources = [name for name in ("input_files", "tfrecord_files", "tfds_name")
@@ -112,7 +115,7 @@ class PretrainingInput:
     data.bucket_boundaries(self.bucket_boundaries, self.max_seq_length)
     for files in (self.input_files, self.eval_files):
       if files:
-        data.expand_input_files(files)
+        data.invalid_utf8_bytes(data.expand_input_files(files))
     if not self.tfrecord_files:
       return self
     return dataclasses.replace(
@@ -259,12 +262,14 @@ class PretrainingInput:
                          passes=1, seed=self.seed,
                          shuffle=False).take(self.eval_batches)
 
-  def single_document_error(self):
-    """Around a loop over this input's batches: NSP over one document is a
-    `ValueError` that names the files and the fix.
+  @contextlib.contextmanager
+  def input_errors(self):
+    """Around a loop over this input's batches: NSP over one document, and
+    a corrupt or cut-short TFRecord, are `ValueError`s that name the files
+    and the fix.
 
-    The pipeline raises it in the graph (an `InvalidArgumentError`), when
-    the first batch is drawn.
+    The pipeline raises them in the graph (an `InvalidArgumentError` when
+    the first batch is drawn; a `DataLossError` at the bad record).
 
     Returns:
       A context manager.
@@ -276,19 +281,21 @@ class PretrainingInput:
       >>> with open(path, "w") as f:
       ...   _ = f.write("One document. Two sentences.\\n")
       >>> data = PretrainingInput(input_files=[path], eval_holdout_percent=0)
-      >>> with data.single_document_error():
+      >>> with data.input_errors():
       ...   next(iter(data.train_dataset_fn(BertTokenizer(BUNDLED_VOCAB))(
       ...       tf.distribute.InputContext())))
       Traceback (most recent call last):
       ...
       ValueError: .../one.txt holds a single document, and NSP needs two ...
     """
-    return explained(
+    from keras_bert_lab import data
+    with data.corrupt_record_error(self.tfrecord_files or []), explained(
         tf.errors.InvalidArgumentError, "NSP needs at least two documents",
         f"{','.join(self.input_files or [self.tfds_name or ''])} holds a "
         "single document, and NSP needs two to draw random next sentences. "
         "Add documents (blank lines separate them, or --document_per_line), "
-        "or use --nonext_sentence.")
+        "or use --nonext_sentence."):
+      yield
 
   def write_tfrecords(self, tokenizer, output_files, passes=1):
     """Writes the examples of `passes` over `input_files` as TFRecords.
@@ -327,7 +334,7 @@ class PretrainingInput:
     written = random_next = 0
     start = last_report = time.time()
     try:
-      with self.single_document_error():
+      with self.input_errors():
         for batch in dataset:
           for record in data.to_examples(batch):
             writers[written % len(writers)].write(record)
@@ -479,7 +486,7 @@ def prepare_model_dir(model_dir, config, vocab, input_settings, write=True):
     _write_atomically(saved, lambda path: config.write_google_json(path))
   saved = model_dir / "input_flags.json"
   if saved.exists() and (model_dir / "checkpoint").exists():
-    old = json.loads(saved.read_text())
+    old = read_json(saved)
     diff = {f"--{k}": (old.get(k), input_settings[k]) for k in INPUT_FLAGS
             if old.get(k) != input_settings[k]}
     if old.get("vocab") != input_settings["vocab"]:
