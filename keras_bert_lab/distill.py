@@ -17,7 +17,8 @@ targets at `--temperature`, and the inside of the encoder:
 `--hidden_weight` (hidden states, TinyBERT's and DistilBERT's),
 `--attention_weight` (attention scores block by block, TinyBERT's; the
 student needs the teacher's head count) and `--minilm_weight` (the last
-block's attention and value relations, MiniLM's; any head count)
+block's attention and value relations, MiniLM's; any width, but the last
+blocks' head counts must match)
 (`keras_bert_lab.compression.distillation`). `model_dir` is a `finetune`
 model_dir (rerun the same command to resume); its `eval_results.json` also
 holds the teacher's metrics on the same evaluation data.

@@ -151,6 +151,15 @@ def test_corrupt_tfrecord_names_file_offset_and_good_records(
       "records."), message
 
 
+def test_other_data_loss_is_not_blamed_on_a_tfrecord(tmp_path):
+  # A damaged checkpoint raises DataLossError inside the same loop.
+  _tfrecord(tmp_path / "a.tfrecord", 2)
+  for files in ([], [str(tmp_path / "a.tfrecord")]):
+    with pytest.raises(tf.errors.DataLossError, match="Checksum does not"):
+      with corrupt_record_error(files):
+        raise tf.errors.DataLossError(None, None, "Checksum does not match")
+
+
 def test_gzip_cut_short_is_named_and_whole_files_pass(tmp_path):
   text = "".join(f"Sentence {i} is here. Another one.\n\n" for i in range(3000))
   whole = gzip.compress(text.encode())
@@ -158,10 +167,13 @@ def test_gzip_cut_short_is_named_and_whole_files_pass(tmp_path):
   (tmp_path / "two_members.txt.gz").write_bytes(
       gzip.compress(b"One. Two.\n\n") + gzip.compress(b"Three.\n"))
   (tmp_path / "not.txt.gz").write_bytes(b"plain text, not gzip\n")
+  (tmp_path / "padded.txt.gz").write_bytes(gzip.compress(b"One.\n") + b"\0" * 8)
   with pytest.raises(ValueError, match=r"cut.txt.gz' is cut short"):
     read_documents(str(tmp_path / "cut.txt.gz"))
   with pytest.raises(ValueError, match=r"not.txt.gz' is not valid gzip"):
     expand_input_files(str(tmp_path / "not.txt.gz"))
+  with pytest.raises(ValueError, match=r"padded.txt.gz' ends in zero padding"):
+    expand_input_files(str(tmp_path / "padded.txt.gz"))
   documents = [d.numpy().tolist() for d in read_documents(
       str(tmp_path / "two_members.txt.gz"), shuffle=False)]
   assert documents == [[b"One.", b"Two."], [b"Three."]]

@@ -100,7 +100,10 @@ def _check_gzip(path):
         while block:
           if inflate.eof:  # Another member follows (cat a.gz b.gz > c.gz).
             if not block.strip(b"\0"):
-              break  # Zero padding after the last member, as gzip allows.
+              raise ValueError(
+                  f"Input file {path!r} ends in zero padding after its gzip "
+                  "data, which TensorFlow's gzip reader refuses; compress it "
+                  "again (gzip -dc old.gz | gzip > new.gz).")
             inflate = zlib.decompressobj(wbits=31)
           inflate.decompress(block, 1 << 22)  # Output bounded, discarded.
           block = inflate.unused_data if inflate.eof else inflate.unconsumed_tail

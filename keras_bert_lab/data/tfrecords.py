@@ -19,6 +19,9 @@ import re
 
 import tensorflow as tf
 
+# How TensorFlow's TFRecord reader reports a bad record (and its offset).
+_BAD_RECORD = r"(corrupted|truncated) record at (\d+)"
+
 # Google's name -> Model Garden's name.
 GOOGLE_TO_MODEL_GARDEN = {
     "input_ids": "input_word_ids",
@@ -128,26 +131,29 @@ def corrupt_record_error(input_files):
     Traceback (most recent call last):
     ...
     ValueError: .../cut.tfrecord: truncated record at byte 0, after 0 good \
-records. Write the file again (create_pretraining_data); nothing was changed.
+records. Write the file again (create_pretraining_data); the checkpoints \
+written so far are kept.
   """
   try:
     yield
   except tf.errors.DataLossError as e:
+    # Other data loss (a damaged checkpoint, say) is not a record's.
+    if not input_files or not re.search(_BAD_RECORD, e.message):
+      raise
     for path in input_files:
       good = 0
       try:
         for _ in tf.data.TFRecordDataset([path]):
           good += 1
       except tf.errors.DataLossError as bad:
-        found = re.search(r"(corrupted|truncated) record at (\d+)",
-                          bad.message)
+        found = re.search(_BAD_RECORD, bad.message)
         reason = (f"{found[1]} record at byte {found[2]}" if found
                   else bad.message)
         raise ValueError(
             f"{path}: {reason}, after {good} good records. Write the file "
-            "again (create_pretraining_data); nothing was changed.") from None
-    raise ValueError(f"A TFRecord of {list(input_files)} is corrupt "
-                     f"({e.message}). Write them again.") from None
+            "again (create_pretraining_data); the checkpoints written so far "
+            "are kept.") from None
+    raise
 
 
 def read_pretraining_tfrecords(input_files, max_seq_length,
