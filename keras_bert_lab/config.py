@@ -472,7 +472,7 @@ def read_json(path):
   """
   path = os.fspath(path)
   try:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:   # a BOM is allowed
       return json.load(f)
   except OSError as e:
     raise ValueError(f"Cannot read {path}: {e.strerror or e}.") from e

@@ -124,6 +124,11 @@ def main(argv):
                                       FLAGS.model_dir, train)
   except ValueError as e:
     _fail(str(e))
+  except OSError as e:
+    from keras_bert_lab.training import DiskFullError
+    if not isinstance(e, DiskFullError):
+      raise
+    raise SystemExit(f"FATAL: {e}")
   cli_flags.print_results(results, written)
 
 

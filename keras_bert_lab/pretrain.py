@@ -163,6 +163,8 @@ def main(argv):
                                            "good records")):
       raise
     raise app.UsageError(str(e))
+  except training.DiskFullError as e:
+    raise SystemExit(f"FATAL: {e}")
   except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as e:
     if FLAGS.strategy != "multi_worker":
       raise
@@ -181,8 +183,16 @@ def main(argv):
   results["steps"] = FLAGS.num_train_steps
   if not chief:
     return
-  (model_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
-  model.save_pretrained(str(model_dir / "pretrained"))
+  try:
+    with training.disk_full_errors(
+        model_dir, "eval_results.json and pretrained/",
+        lambda: training.variable_bytes(model.weights),
+        "training is done, so it only evaluates and saves again"):
+      (model_dir / "eval_results.json").write_text(
+          json.dumps(results, indent=2))
+      model.save_pretrained(str(model_dir / "pretrained"))
+  except training.DiskFullError as e:
+    raise SystemExit(f"FATAL: {e}")
   print(json.dumps(results, indent=2))
   print(f"Pre-trained model: {model_dir / 'pretrained'}")
 

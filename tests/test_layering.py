@@ -30,8 +30,8 @@ MAY_IMPORT = {
     # Distillation and quantization (and, later, pruning) of task models.
     "compression": {"text", "layers", "checkpoints", "models", "data",
                     "training", "tasks", "metrics"},
-    "serving": {"text", "layers", "checkpoints", "models", "data", "tasks",
-                "compression"},
+    "serving": {"text", "layers", "checkpoints", "models", "data", "training",
+                "tasks", "compression"},
     "reports": {"text", "data", "models", "tasks", "metrics"},
 }
 

@@ -120,7 +120,16 @@ def _read_safetensors(folder):
   shards = sorted(set(read_json(index)["weight_map"].values()))
   tensors = {}
   for shard in shards:
-    tensors.update(_load_file(os.path.join(folder, shard)))
+    # A shard is a file of this folder: a name that reaches outside it
+    # ("../x", "/x") is refused, and a missing one is named.
+    path = os.path.join(folder, shard)
+    if os.path.basename(shard) != shard or shard in ("", ".", ".."):
+      raise ValueError(f"{index}: shard {shard!r} is not a file name in "
+                       f"{folder}; only the folder's own files are read.")
+    if not os.path.exists(path):
+      raise ValueError(f"{index} names shard {shard!r}, which {folder} does "
+                       "not hold; download or save the model again.")
+    tensors.update(_load_file(path))
   return tensors
 
 

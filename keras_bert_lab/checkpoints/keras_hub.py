@@ -6,9 +6,11 @@ to BERT's layout; this maps its variables by name plus reshapes of the
 GELU, so the resulting config has `hidden_act="gelu_approximate"`.
 """
 
+import os
+
 import numpy as np
 
-from keras_bert_lab.config import BertConfig
+from keras_bert_lab.config import BertConfig, read_json
 
 
 def _np(variable):
@@ -123,6 +125,13 @@ def read_keras_hub_preset(folder):
     >>> config.vocab_size, vocab[-1], lower_case
     (6, 'hi', True)
   """
+  # keras-hub builds the class a preset's config.json names: allow only
+  # its BertBackbone (Keras' safe_mode, on by default, refuses Lambda code).
+  config_file = os.path.join(folder, "config.json")
+  registered = read_json(config_file).get("registered_name")
+  if registered != "keras_hub>BertBackbone":
+    raise ValueError(f"{config_file}: registered_name={registered!r}; only "
+                     "a keras_hub>BertBackbone preset is read.")
   import keras_hub  # Imported here: loading keras-hub is slow.
   backbone = keras_hub.models.BertBackbone.from_preset(folder)
   vocab = lower_case = None

@@ -49,6 +49,13 @@ class Checkpoint:
 
 
 def _layout_of(folder, files):
+  if "config.json" not in files and (own.MARKER in files
+                                     or own.TASK_FILE in files):
+    raise ValueError(
+        f"{folder!r} holds no config.json: a save_pretrained there was cut "
+        "short (killed, or the disk filled), and config.json is written "
+        "last. Save the model again (a pretrain or finetune run resumes and "
+        "saves it); nothing was read.")
   if own.MARKER in files:
     return "keras_bert_lab"
   if "config.json" in files:
@@ -113,6 +120,13 @@ def load_checkpoint(source):
                       keras_hub.backbone_weights(source), None, True,
                       f"keras-hub {source.name}", "keras_hub")
   folder = os.fspath(source)
+  if os.path.isfile(folder):
+    kind = ("a Keras archive (.keras), which this package never "
+            "deserializes: one can carry code (Lambda layers)"
+            if folder.endswith(".keras") else "a file")
+    raise ValueError(
+        f"{folder!r} is {kind}; pass a checkpoint folder. Accepted "
+        "layouts:\n  - " + "\n  - ".join(LAYOUTS))
   if not os.path.isdir(folder):
     raise ValueError(
         f"Checkpoint folder {folder!r} does not exist. Accepted layouts:\n  - "

@@ -430,7 +430,7 @@ def _relation_kl(teacher_logits, student_logits, keep):
   log_q = ops.log_softmax(student_logits + pad, axis=-1)
   kl = ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)   # [b, h, seq]
   rows = keep[:, None, :] * ops.ones_like(kl)
-  return ops.sum(kl * rows) / ops.sum(rows)
+  return ops.sum(kl * rows) / ops.maximum(ops.sum(rows), 1.0)   # 0 when empty
 
 
 class MiniLMDistillation(_EncoderDistillation):

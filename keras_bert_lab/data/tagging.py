@@ -348,20 +348,32 @@ class TaggingPreprocessor(Preprocessor):
     elif self.word_units == "whitespace":
       words, starts, ends = tf_text.WhitespaceTokenizer().tokenize_with_offsets(
           text)
-    else:
-      chars, starts = tf.strings.unicode_split_with_offsets(text, "UTF-8")
-      ends = starts + tf.cast(tf.strings.length(chars), starts.dtype)
+    else:   # each character's index is its offset already
+      chars = tf.strings.unicode_split(text, "UTF-8")
+      starts = tf.ragged.range(tf.cast(chars.row_lengths(), tf.int32))
       keep = ~tf.strings.regex_full_match(chars, r"[\s\p{Z}]")
-      words, starts, ends = (tf.ragged.boolean_mask(x, keep)
-                             for x in (chars, starts, ends))
-    # Byte offsets -> character offsets: the characters before each one.
-    rows = tf.gather(text, words.value_rowids())
+      words, starts = (tf.ragged.boolean_mask(x, keep)
+                       for x in (chars, starts))
+      return words, starts, starts + 1
+    # Byte offsets -> character offsets: the characters that start before
+    # each one, found by a binary search over every row's character starts
+    # laid end to end (linear memory: copying each row per word was
+    # quadratic, 6 GB for one 100 kB text of characters).
+    _, char_starts = tf.strings.unicode_decode_with_offsets(
+        text, "UTF-8", errors="replace")
+    base = tf.cumsum(tf.cast(tf.strings.length(text), tf.int64),
+                     exclusive=True)
+    flat_starts = char_starts.flat_values + tf.gather(
+        base, char_starts.value_rowids())
 
     def chars_before(byte_offsets):
-      length = tf.cast(byte_offsets.flat_values, tf.int32)
-      prefix = tf.strings.substr(rows, tf.zeros_like(length), length)
-      return byte_offsets.with_flat_values(tf.strings.length(
-          prefix, unit="UTF8_CHAR"))
+      rows = byte_offsets.value_rowids()
+      flat = (tf.cast(byte_offsets.flat_values, tf.int64)
+              + tf.gather(base, rows))
+      before = (tf.searchsorted(flat_starts, flat, side="left",
+                                out_type=tf.int64)
+                - tf.gather(char_starts.row_splits, rows))
+      return byte_offsets.with_flat_values(tf.cast(before, tf.int32))
 
     return words, chars_before(starts), chars_before(ends)
 

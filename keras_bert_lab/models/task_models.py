@@ -24,7 +24,6 @@ columns, SQuAD's stride, ...), so that `load_task_model` and the export need
 nothing else.
 """
 
-import json
 import logging
 import os
 import re
@@ -304,17 +303,15 @@ class BertTaskModel(EncoderAttributes, keras.Model):
           f"save_pretrained(**task_info) may not set {clash}: the model owns "
           "them (pass labels= when building the model).")
     from keras_bert_lab.checkpoints import save_pretrained
-    save_pretrained(self, path, architecture=self.hf_architecture,
-                    extra_config=self._hf_extra_config())
     values = {"format_version": TASK_FORMAT_VERSION, "task": self.task,
               "model_class": type(self).__name__,
               "num_outputs": self.num_outputs, "labels": self.labels,
               "lower_case": self.lower_case}
     values.update(self.task_info)
     values.update(task_info)
-    with open(os.path.join(path, TASK_FILE), "w", encoding="utf-8") as f:
-      json.dump(values, f, indent=2)
-      f.write("\n")
+    save_pretrained(self, path, architecture=self.hf_architecture,
+                    extra_config=self._hf_extra_config(),
+                    extra_json={TASK_FILE: values})
 
 
 def _id2label_config(labels, num_outputs):
@@ -812,6 +809,11 @@ def read_task_metadata(folder):
   task_file = os.path.join(folder, TASK_FILE)
   if os.path.exists(task_file):
     values = read_json(task_file)
+    if not isinstance(values, dict):
+      raise ValueError(
+          f"{task_file}: holds a JSON {type(values).__name__}, not an "
+          "object of task settings. The file is written by save_pretrained; "
+          "rewrite it or remove it.")
     if values.get("task") not in TASK_MODELS:
       raise ValueError(
           f"{task_file}: task={values.get('task')!r} is not one of "

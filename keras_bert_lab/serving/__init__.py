@@ -5,7 +5,8 @@
 keras_bert_lab.export` calls it). Modules: `savedmodel` (writing),
 `batching` (the base `TaskServing`: trimmed and sorted batches, XLA), one
 per task family (`classification`, `tagging`, `squad`, `multiple_choice`),
-`encoder` (pre-trained encoders) and `export` (choosing and writing them).
+`encoder` (pre-trained encoders), `limits` (the request limits every
+signature checks) and `export` (choosing and writing them).
 """
 
 from keras_bert_lab.serving.batching import TaskServing
@@ -14,6 +15,7 @@ from keras_bert_lab.serving.encoder import EncoderServing, PreprocessServing
 from keras_bert_lab.serving.export import (SERVING, build_serving,
                                            resolve_model_dir)
 from keras_bert_lab.serving.export import export as export_model
+from keras_bert_lab.serving.limits import InputLimits
 from keras_bert_lab.serving.multiple_choice import MultipleChoiceServing
 from keras_bert_lab.serving.savedmodel import save_module
 from keras_bert_lab.serving.squad import SquadServing

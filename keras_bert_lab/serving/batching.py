@@ -11,6 +11,7 @@ packing written again here.
 
 import tensorflow as tf
 
+from keras_bert_lab.serving.limits import InputLimits
 from keras_bert_lab.serving.savedmodel import hold_untracked, tf_variables
 
 # Rows per length-sorted micro-batch (`TaskServing.run_sorted`).
@@ -40,14 +41,18 @@ class TaskServing(tf.Module):
     inputs: the preprocessor's raw inputs' `tf.TensorSpec`s: with them,
       `preprocess(*inputs)` (a `tf.function` saved with the module, not a
       signature) returns the features the preprocessor makes.
+    limits: the `InputLimits` every signature checks first (default
+      `InputLimits()`).
 
   Attributes:
     preprocessor: `task.preprocessor(tokenizer)`, the layer training used.
     config: `task.config`.
+    limits: the `InputLimits`.
   """
 
-  def __init__(self, task, model, tokenizer, inputs=None):
+  def __init__(self, task, model, tokenizer, inputs=None, limits=None):
     super().__init__()
+    self.limits = limits or InputLimits()
     hold_untracked(self, model=model)
     self.tf_variables = tf_variables(model)
     self.tokenizer = tokenizer

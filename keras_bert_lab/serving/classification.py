@@ -37,9 +37,9 @@ class ClassifierServing(TaskServing):
     TensorShape([2])
   """
 
-  def __init__(self, task, model, tokenizer):
+  def __init__(self, task, model, tokenizer, limits=None):
     inputs = [STRING_BATCH] * (2 if task.config.pair else 1)
-    super().__init__(task, model, tokenizer, inputs)
+    super().__init__(task, model, tokenizer, inputs, limits)
     self.regression = bool(self.config.regression)
     self.pair = bool(self.config.pair)
     self.labels = None if self.regression else self.labels_of()
@@ -53,6 +53,10 @@ class ClassifierServing(TaskServing):
                                       input_signature=[STRING_BATCH])
 
   def _outputs(self, text, text_b=None):
+    if text_b is None:
+      (text,) = self.limits.check(text=text)
+    else:
+      text, text_b = self.limits.check(text=text, text_b=text_b)
     logits = self.run_sorted(self.preprocessor(text, text_b),
                              self.model.num_outputs)
     if self.regression:
@@ -63,6 +67,8 @@ class ClassifierServing(TaskServing):
     return {"probabilities": probabilities, "label": label}
 
   def _serve_examples(self, inputs):
+    # Before parsing: a serialized tf.Example counts as its row's bytes.
+    (inputs,) = self.limits.check(inputs=inputs)
     spec = {EXAMPLE_TEXT_KEY: tf.io.FixedLenFeature([], tf.string,
                                                     default_value="")}
     if self.pair:

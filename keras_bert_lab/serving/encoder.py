@@ -10,6 +10,7 @@ and mean-pooled text embeddings (`models.features.MaskedMeanPooling`).
 import tensorflow as tf
 
 from keras_bert_lab.models.features import MaskedMeanPooling
+from keras_bert_lab.serving.limits import InputLimits
 from keras_bert_lab.serving.savedmodel import (STRING_BATCH, hold_untracked,
                                               tf_variables)
 
@@ -33,6 +34,8 @@ class PreprocessServing(tf.Module):
   Args:
     tokenizer: a `BertTokenizer`.
     seq_length: packed length.
+    limits: the `InputLimits` the signatures check (default
+      `InputLimits()`).
 
   Example:
     >>> from keras_bert_lab.text import BUNDLED_VOCAB, BertTokenizer
@@ -44,9 +47,10 @@ class PreprocessServing(tf.Module):
     [[[2, 57, 407, 3, 57, 3, 0, 0]], [[0, 0, 0, 0, 1, 1, 0, 0]]]
   """
 
-  def __init__(self, tokenizer, seq_length):
+  def __init__(self, tokenizer, seq_length, limits=None):
     super().__init__()
     from keras_bert_lab.text import BertPacker
+    self.limits = limits or InputLimits()
     self.tokenizer = tokenizer
     self.seq_length = int(seq_length)
     self._packer = BertPacker.for_tokenizer(tokenizer, seq_length,
@@ -71,9 +75,11 @@ class PreprocessServing(tf.Module):
     return self._packer(list(segments))
 
   def _serve(self, text):
+    (text,) = self.limits.check(text=text)
     return self._pack([self._tokenize(text)])
 
   def _serve_pair(self, text, text_b):
+    text, text_b = self.limits.check(text=text, text_b=text_b)
     return self._pack([self._tokenize(text), self._tokenize(text_b)])
 
   def signatures(self):
@@ -103,6 +109,8 @@ class EncoderServing(tf.Module):
     tokenizer: its `BertTokenizer`.
     seq_length: packed length for `embed`.
     pretrainer: optional `BertPretrainer` over `encoder` (adds `mlm`).
+    limits: the `InputLimits` the signatures check (default
+      `InputLimits()`).
 
   Example:
     >>> from keras_bert_lab import tasks
@@ -113,9 +121,11 @@ class EncoderServing(tf.Module):
     TensorShape([1, 128])
   """
 
-  def __init__(self, encoder, tokenizer, seq_length, pretrainer=None):
+  def __init__(self, encoder, tokenizer, seq_length, pretrainer=None,
+               limits=None):
     super().__init__()
     from keras_bert_lab.text import BertPacker
+    self.limits = limits or InputLimits()
     hold_untracked(self, model=encoder, pretrainer=pretrainer)
     self.tf_variables = tf_variables(encoder, pretrainer)
     self.tokenizer = tokenizer
@@ -139,18 +149,25 @@ class EncoderServing(tf.Module):
                                 for x in out["encoder_outputs"]]}
 
   def _serve(self, input_word_ids, input_mask, input_type_ids):
+    input_word_ids, input_mask, input_type_ids = self.limits.check(
+        input_word_ids=input_word_ids, input_mask=input_mask,
+        input_type_ids=input_type_ids)
     out = self._call(_features(input_word_ids, input_mask, input_type_ids))
     out["encoder_outputs"] = tf.stack(out["encoder_outputs"], axis=1)
     return out
 
   def _mlm(self, input_word_ids, input_mask, input_type_ids,
            masked_lm_positions):
+    input_word_ids, input_mask, input_type_ids = self.limits.check(
+        input_word_ids=input_word_ids, input_mask=input_mask,
+        input_type_ids=input_type_ids)
     features = _features(input_word_ids, input_mask, input_type_ids)
     features["masked_lm_positions"] = masked_lm_positions
     out = self.pretrainer(features, training=False)
     return {"mlm_logits": tf.cast(out["masked_lm_logits"], tf.float32)}
 
   def _embed(self, text):
+    (text,) = self.limits.check(text=text)
     features = self._packer([self.tokenizer(text)])
     sequence = self.model(features, training=False)["sequence_output"]
     return {"embedding": self._mean(sequence, features["input_mask"])}

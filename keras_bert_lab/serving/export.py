@@ -23,12 +23,15 @@ atomically (`savedmodel.save_module`).
 """
 
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import time
 
 from keras_bert_lab.serving.classification import ClassifierServing
 from keras_bert_lab.serving.encoder import EncoderServing, PreprocessServing
+from keras_bert_lab.serving.limits import InputLimits
 from keras_bert_lab.serving.multiple_choice import MultipleChoiceServing
 from keras_bert_lab.serving.savedmodel import save_module
 from keras_bert_lab.serving.squad import SquadServing
@@ -41,6 +44,11 @@ logger = logging.getLogger("keras_bert_lab")
 DEFAULT_PRETRAIN_SEQ_LENGTH = 128
 _MLM_BIAS = "cls/predictions/output_bias"
 _NSP_WEIGHTS = "cls/seq_relationship/output_weights"
+# The files of a model folder an export reads (see `fingerprint`).
+_MODEL_FILES = ("config.json", "bert_config.json", "task.json", "vocab.txt",
+                "tokenizer_config.json", "keras_bert_lab.json",
+                "model.safetensors.index.json")
+FINGERPRINT_FILE = "keras_bert_lab_export.json"
 # The serving module of each task config.
 SERVING = {ClassificationConfig: ClassifierServing,
            TaggingConfig: TaggerServing,
@@ -87,7 +95,51 @@ def resolve_model_dir(model_dir):
   return model_dir
 
 
-def _task_serving(folder, config, max_seq_length, jit_compile, quantize):
+def fingerprint(folder, **settings):
+  """What an export is made of: the model's files (SHA-256) and settings.
+
+  Written into each version (`assets.extra/keras_bert_lab_export.json`,
+  which TF Serving ignores), so that running the same export again after
+  it finished, or after a kill between an encoder's two SavedModels, is
+  recognised and finished instead of refused.
+
+  Args:
+    folder: the model folder.
+    **settings: the export's settings (JSON values).
+
+  Returns:
+    A dict of JSON values.
+
+  Example:
+    >>> import tempfile
+    >>> fingerprint(tempfile.mkdtemp(), max_seq_length=128)
+    {'model_files': {}, 'settings': {'max_seq_length': 128}}
+  """
+  files = {}
+  for name in sorted(os.listdir(folder)):
+    path = os.path.join(folder, name)
+    if os.path.isfile(path) and (name in _MODEL_FILES or name.endswith(
+        (".safetensors", ".index")) or ".data-" in name):
+      digest = hashlib.sha256()
+      with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2 ** 20), b""):
+          digest.update(block)
+      files[name] = digest.hexdigest()
+  return {"model_files": files, "settings": settings}
+
+
+def read_fingerprint(path):
+  """The fingerprint an export version was written with, or None."""
+  file = os.path.join(path, "assets.extra", FINGERPRINT_FILE)
+  try:
+    with open(file, encoding="utf-8") as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def _task_serving(folder, config, max_seq_length, jit_compile, quantize,
+                  limits):
   """The serving module of a fine-tuned folder, chosen by its config."""
   from keras_bert_lab import tasks
   from keras_bert_lab.text import BertTokenizer
@@ -109,14 +161,14 @@ def _task_serving(folder, config, max_seq_length, jit_compile, quantize):
     compression.quantize(model, quantize)
   tokenizer = BertTokenizer(_vocab_file(folder, model),
                             lower_case=model.lower_case)
-  module = SERVING[type(config)](task, model, tokenizer)
+  module = SERVING[type(config)](task, model, tokenizer, limits)
   if jit_compile:
     module.use_xla()
   return module
 
 
 def build_serving(model_dir, max_seq_length=None, jit_compile=False,
-                  quantize=None):
+                  quantize=None, limits=None):
   """Loads a model folder and wraps it in its serving module(s).
 
   Args:
@@ -129,6 +181,8 @@ def build_serving(model_dir, max_seq_length=None, jit_compile=False,
       (`TaskServing.use_xla`); task models only.
     quantize: None, or a `compression.MODES` mode for the task model's
       encoder (`compression.quantize`); task models only.
+    limits: the `serving.InputLimits` every signature checks (default
+      `InputLimits()`: 1,024 rows, 100,000 bytes per text).
 
   Returns:
     `{relative folder: module}`: `{"": task module}` for a task model,
@@ -141,15 +195,16 @@ def build_serving(model_dir, max_seq_length=None, jit_compile=False,
   from keras_bert_lab import tasks
   folder = resolve_model_dir(model_dir)
   return _build(folder, tasks.read_config(folder), max_seq_length,
-                jit_compile, quantize)
+                jit_compile, quantize, limits)
 
 
-def _build(folder, config, max_seq_length, jit_compile, quantize=None):
+def _build(folder, config, max_seq_length, jit_compile, quantize=None,
+           limits=None):
   """`build_serving` of a resolved folder and its config (None: encoder)."""
   from keras_bert_lab.text import BertTokenizer
   if config is not None:
     return {"": _task_serving(folder, config, max_seq_length, jit_compile,
-                              quantize)}
+                              quantize, limits)}
   for flag, given in (("--jit_compile", jit_compile),
                       (f"--quantize={quantize}", quantize)):
     if given:
@@ -171,9 +226,9 @@ def _build(folder, config, max_seq_length, jit_compile, quantize=None):
     set_weights(encoder, ckpt.weights, ckpt.source)
   tokenizer = BertTokenizer(_vocab_file(folder, encoder),
                             lower_case=encoder.lower_case)
-  return {"preprocess": PreprocessServing(tokenizer, seq_length),
+  return {"preprocess": PreprocessServing(tokenizer, seq_length, limits),
           "encoder": EncoderServing(encoder, tokenizer, seq_length,
-                                    pretrainer)}
+                                    pretrainer, limits)}
 
 
 def _check_length(seq_length, config, folder):
@@ -188,7 +243,7 @@ def _check_length(seq_length, config, folder):
 
 
 def export(model_dir, export_dir, version=None, max_seq_length=None,
-           jit_compile=False, quantize=None):
+           jit_compile=False, quantize=None, limits=None):
   """Exports a fine-tuned or pre-trained model as raw-text SavedModels.
 
   Args:
@@ -201,6 +256,9 @@ def export(model_dir, export_dir, version=None, max_seq_length=None,
     jit_compile: XLA for a task model's call (see `build_serving`).
     quantize: None, `"int8"` or `"int8_weights"`: the task model's encoder
       quantized first (see `build_serving`).
+    limits: the `serving.InputLimits` every signature checks (default
+      `InputLimits()`); a request past them is refused with an
+      `InvalidArgumentError`.
 
   Returns:
     List of the SavedModel folders written: `[export_dir/<version>]`, or
@@ -208,7 +266,10 @@ def export(model_dir, export_dir, version=None, max_seq_length=None,
 
   Raises:
     ValueError: a bad `version` or model folder.
-    FileExistsError: the version folder exists.
+    FileExistsError: the version folder exists, exported from another model
+      or with other settings (the same export again returns its paths).
+    keras_bert_lab.training.DiskFullError: the disk filled while writing
+      (no partial version folder is left; earlier versions are untouched).
 
   Example:
     >>> import os, tempfile
@@ -236,11 +297,32 @@ def export(model_dir, export_dir, version=None, max_seq_length=None,
   subs = [""] if config is not None else ["preprocess", "encoder"]
   paths = [os.path.join(export_dir, sub, version) if sub
            else os.path.join(export_dir, version) for sub in subs]
-  clash = [p for p in paths if os.path.exists(p)]
-  if clash:   # before any loading: fail fast
-    raise FileExistsError(f"{clash[0]} exists; pass another --version.")
-  modules = _build(folder, config, max_seq_length, jit_compile, quantize)
+  # Before any loading (fail fast): a version folder that exists is this
+  # same export finished earlier (a rerun after a kill: done), or a clash.
+  request = fingerprint(folder, max_seq_length=max_seq_length,
+                        jit_compile=jit_compile, quantize=quantize,
+                        limits=dataclasses.asdict(limits or InputLimits()))
+  todo = []
+  for path in paths:
+    if not os.path.exists(path):
+      todo.append(path)
+    elif read_fingerprint(path) != request:
+      raise FileExistsError(f"{path} exists; pass another --version.")
+    else:
+      logger.info("%s exists, exported from the same model and settings.",
+                  path)
+  if not todo:
+    return paths
+  modules = _build(folder, config, max_seq_length, jit_compile, quantize,
+                   limits)
+  from keras_bert_lab.training.disk import disk_full_errors, variable_bytes
   for module, path in zip(modules.values(), paths):
-    save_module(module, path)
+    if path not in todo:
+      continue
+    with disk_full_errors(
+        export_dir, f"the SavedModel {path}",
+        lambda: variable_bytes(module.variables),
+        "no partial version was left, and it exports again"):
+      save_module(module, path, {FINGERPRINT_FILE: request})
     logger.info("Exported %s", path)
   return paths

@@ -31,12 +31,14 @@ class MultipleChoiceServing(TaskServing):
     TensorShape([1])
   """
 
-  def __init__(self, task, model, tokenizer):
-    super().__init__(task, model, tokenizer, [STRING_BATCH, _CHOICES])
+  def __init__(self, task, model, tokenizer, limits=None):
+    super().__init__(task, model, tokenizer, [STRING_BATCH, _CHOICES],
+                     limits)
     self.serve = tf.function(self._serve,
                              input_signature=[STRING_BATCH, _CHOICES])
 
   def _serve(self, context, choices):
+    context, choices = self.limits.check(context=context, choices=choices)
     features = self.preprocessor(context, choices)
     logits = self.run_sorted(features,
                              tf.shape(features["input_word_ids"])[1])

@@ -12,6 +12,8 @@ hidden temporary folder beside its place and renamed into it, so a killed
 export leaves no half-written version folder.
 """
 
+import glob
+import json
 import os
 import shutil
 
@@ -94,16 +96,19 @@ def set_method_names(path, method_names):
     f.write(proto.SerializeToString())
 
 
-def save_module(module, path):
+def save_module(module, path, extra_files=None):
   """Writes `module` as a SavedModel at `path`, atomically.
 
   Writes to a hidden temporary folder beside `path`, then renames it; a
   killed export leaves only the hidden folder (TF Serving ignores folders
-  whose name is not a number), never a partial `path`.
+  whose name is not a number), never a partial `path`, and the next export
+  of that version removes it.
 
   Args:
     module: one of this module's serving classes.
     path: the final folder; must not exist.
+    extra_files: `{name: JSON value}` written to `assets.extra/` (TF
+      Serving ignores them) before the rename.
 
   Raises:
     FileExistsError: `path` exists.
@@ -128,13 +133,19 @@ def save_module(module, path):
         f"{path} exists; pass another --version (or remove it).")
   parent = os.path.dirname(os.path.abspath(path))
   os.makedirs(parent, exist_ok=True)
+  for killed in glob.glob(os.path.join(
+      parent, f".{glob.escape(os.path.basename(path))}.tmp-*")):
+    shutil.rmtree(killed, ignore_errors=True)   # left by a killed export
   tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-  if os.path.exists(tmp):
-    shutil.rmtree(tmp)
   try:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
     if hasattr(module, "method_names"):
       set_method_names(tmp, module.method_names())
+    for name, value in (extra_files or {}).items():
+      os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+      with open(os.path.join(tmp, "assets.extra", name), "w",
+                encoding="utf-8") as f:
+        json.dump(value, f, indent=1)
     os.rename(tmp, path)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)

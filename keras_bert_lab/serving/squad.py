@@ -35,14 +35,16 @@ class SquadServing(TaskServing):
     TensorShape([1])
   """
 
-  def __init__(self, task, model, tokenizer):
-    super().__init__(task, model, tokenizer, [STRING_BATCH, STRING_BATCH])
+  def __init__(self, task, model, tokenizer, limits=None):
+    super().__init__(task, model, tokenizer, [STRING_BATCH, STRING_BATCH],
+                     limits)
     self.post = task.post_settings()
     self.serve = tf.function(self._serve,
                              input_signature=[STRING_BATCH, STRING_BATCH])
 
   def _serve(self, question, context):
     from keras_bert_lab.data.squad import answer_questions
+    question, context = self.limits.check(question=question, context=context)
     out = answer_questions(self.run, self.preprocessor, question, context,
                            **self.post)
     return {k: out[k] for k in ("answer", "answer_start", "answer_end",

@@ -41,8 +41,8 @@ class TaggerServing(TaskServing):
     TensorShape([1, 2])
   """
 
-  def __init__(self, task, model, tokenizer):
-    super().__init__(task, model, tokenizer)
+  def __init__(self, task, model, tokenizer, limits=None):
+    super().__init__(task, model, tokenizer, limits=limits)
     self.labels = self.labels_of("tags")
     self.serve = tf.function(self._serve, input_signature=[STRING_BATCH])
     self.tag_words = tf.function(self._tag_words, input_signature=[_WORDS])
@@ -59,6 +59,7 @@ class TaggerServing(TaskServing):
     return tf.gather(tf.constant(self.labels), word_tags)
 
   def _serve(self, text):
+    (text,) = self.limits.check(text=text)
     words, starts, ends = self.preprocessor.split(text)
     labels = self._labels(words)
     fitted = labels.row_lengths()
@@ -73,6 +74,7 @@ class TaggerServing(TaskServing):
             "end": kept(ends).to_tensor(-1)}
 
   def _tag_words(self, words):
+    (words,) = self.limits.check(words=words)
     ragged = tf.RaggedTensor.from_tensor(words, padding="")
     return {"labels": self._labels(ragged).to_tensor("")}
 

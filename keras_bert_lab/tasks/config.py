@@ -89,11 +89,54 @@ class TaskConfig:
       raise ValueError(
           f"{path}: missing key(s) {missing} for a {values.get('task')} "
           "task; add them, or rewrite the file with save_pretrained.")
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    types.update(_MODEL_KEY_TYPES)
+    for key, value in values.items():
+      _check_type(key, value, types[key], path)
     return cls._build({k: values[k] for k in fields}, values)
 
   @classmethod
   def _build(cls, fields, values):
     return cls(**fields)
+
+
+# The types of the model's task.json keys (`MODEL_KEYS`).
+_MODEL_KEY_TYPES = {"format_version": int, "task": str, "model_class": str,
+                    "num_outputs": int, "labels": Optional[list],
+                    "lower_case": bool}
+
+
+def _check_type(key, value, annotation, path):
+  """Refuses a task.json value that is not of its field's type.
+
+  A file is data, not code: a wrong type (a number as a label, a string as
+  a length) would otherwise surface as a confusing error deep in training
+  or inside an exported graph. Labels must be distinct strings.
+
+  Raises:
+    ValueError: naming the file, the key and the type wanted.
+  """
+  optional = annotation in (Optional[list], Optional[str])
+  if value is None and optional:
+    return
+  wanted = {Optional[list]: list, Optional[str]: str}.get(annotation,
+                                                          annotation)
+  ok = isinstance(value, wanted) and (wanted is bool or
+                                      not isinstance(value, bool))
+  if wanted is float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+  if ok and wanted is int and key != "format_version":
+    ok = value >= 0
+  if ok and key == "labels":
+    ok = (all(isinstance(v, str) for v in value)
+          and len(set(value)) == len(value))
+  if not ok:
+    what = ("a list of distinct strings" if key == "labels" else
+            {int: "a non-negative integer", str: "a string", bool:
+             "true or false", float: "a number", list: "a list"}[wanted])
+    raise ValueError(f"{path}: {key}={value!r} is not {what}"
+                     f"{' or null' if optional else ''}; fix the file, or "
+                     "rewrite it with save_pretrained.")
 
 
 @dataclasses.dataclass

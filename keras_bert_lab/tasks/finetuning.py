@@ -11,14 +11,17 @@ on, so a resumed run ends with the weights of an uninterrupted one.
 
 `model_dir` receives the model in the `save_pretrained` layout, `vocab.txt`,
 `eval_results.json` (with the dev split as `{"source", "fraction",
-"seed"}`), TensorBoard logs (`logs/train`, `logs/eval`), the resume backup
-(`backup/`) and, with a predict source, the family's prediction files.
+"seed"}`), TensorBoard logs (`logs/train`, `logs/eval`) and, with a
+predict source, the family's prediction files. The resume backup
+(`backup/`) stays until the model is saved, so a run killed at any moment,
+saving included, resumes (after the last chunk, with nothing to train).
 """
 
 import dataclasses
 import json
 import logging
 import pathlib
+import shutil
 import warnings
 from typing import Optional
 
@@ -113,6 +116,8 @@ def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
     ValueError: bad data, settings or checkpoint, naming the flag or file
       and the fix (before training starts); a data error found while
       training (a label in a later batch) is raised too.
+    training.DiskFullError: the disk filled while the backup or the model
+      was written (the backup before it stays; the same call resumes).
 
   Example:
     >>> from keras_bert_lab import tasks
@@ -207,18 +212,28 @@ def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
               warmup, train.learning_rate, strategy.num_replicas_in_sync)
   callbacks = [backup, training.ProgressLogger(
       train.log_every, total_steps, model_dir / "logs" / "train")]
+  # A full disk while the backup or the model is written: one clear error
+  # (the backup before stays, see training.backup).
+  disk_full = training.disk_full_errors(
+      model_dir, "the resume backup or the fine-tuned model",
+      lambda: 2 * training.variable_bytes(
+          list(trainer.weights) + list(trainer.optimizer.variables)),
+      "it resumes from the last backup")
   try:
-    with warnings.catch_warnings():
+    with disk_full, warnings.catch_warnings():
       # Tagging and SQuAD do not use the pooler; Keras says so every step.
       warnings.filterwarnings("ignore", message="Gradients do not exist for "
                               r"variables \['pooler")
       trainer.fit(stream, epochs=chunks, steps_per_epoch=steps_per_chunk,
                   callbacks=callbacks, verbose=2, shuffle=False)
+      saved = evaluate_and_save(task, model, tokenizer, task_data, model_dir,
+                                train, total_steps, references)
   except tf.errors.InvalidArgumentError as e:
     raise ValueError(base.assert_message(e)) from None
-
-  return evaluate_and_save(task, model, tokenizer, task_data, model_dir,
-                           train, total_steps, references)
+  # Only now: a run killed before this resumes from the finished backup and
+  # only evaluates and saves again.
+  shutil.rmtree(backup.backup_dir, ignore_errors=True)
+  return saved
 
 
 def evaluate_and_save(task, model, tokenizer, task_data, model_dir,

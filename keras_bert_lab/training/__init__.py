@@ -1,9 +1,12 @@
 """Training: the runtime that pre-training and fine-tuning share (strategy,
 precision, seeds, scalars, progress line, resume policy), BERT's optimizers
 and schedule, the resumable pre-training loop and the pre-training run's
-set-up, and a `fit` backup that keeps the dropout seeds."""
+set-up, a `fit` backup that keeps the dropout seeds, and a full disk as
+one clear error (`disk`)."""
 
 from keras_bert_lab.training.backup import SeedBackupAndRestore, seed_states
+from keras_bert_lab.training.disk import (DiskFullError, disk_full_errors,
+                                          variable_bytes)
 
 from keras_bert_lab.training.distribution import (STRATEGIES,
                                                    check_global_batch,

@@ -34,6 +34,8 @@ import tensorflow as tf
 
 from keras_bert_lab.models.pretrainer import PRETRAINER_INPUTS
 from keras_bert_lab.training.backup import seed_states
+from keras_bert_lab.training.disk import (checkpoint_bytes, disk_full_errors,
+                                          variable_bytes)
 from keras_bert_lab.training.errors import explained
 from keras_bert_lab.training.runtime import (ScalarWriter, progress_line,
                                             skip_trained)
@@ -216,6 +218,8 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
   Raises:
     ValueError: the latest checkpoint in `model_dir` holds the position of
       another input pipeline ("cannot resume exactly").
+    DiskFullError: a checkpoint did not fit on the disk (its partial files
+      are removed; the earlier checkpoints are kept).
 
   Example:
     >>> import tempfile
@@ -316,6 +320,7 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
     return totals
 
   writer = ScalarWriter(os.path.join(model_dir, "train") if chief else None)
+  checkpoint_variables = list(model.weights) + list(optimizer.variables)
   current = int(step.numpy())
   metrics, window, window_steps, window_start = {}, None, 0, time.time()
   while current < num_train_steps:
@@ -331,7 +336,14 @@ def train(model, optimizer, dataset_fn, model_dir, num_train_steps,
                      time.time() - window_start, writer)
       window, window_steps, window_start = None, 0, time.time()
     if current % checkpoint_every == 0 or current == num_train_steps:
-      manager.save(checkpoint_number=current)
+      with disk_full_errors(
+          manager.directory, f"checkpoint ckpt-{current}",
+          lambda: (checkpoint_bytes(manager.latest_checkpoint)
+                   or variable_bytes(checkpoint_variables)),
+          "training resumes from "
+          f"{manager.latest_checkpoint or 'the first step'}",
+          partial=[os.path.join(manager.directory, f"ckpt-{current}_temp*")]):
+        manager.save(checkpoint_number=current)
       if not chief:
         tf.io.gfile.rmtree(scratch)
   return metrics

@@ -240,7 +240,8 @@ def resume_fit(model, model_dir, steps_per_chunk, chunks):
   """The resume policy of a `fit` run: its backup, restored before `fit`.
 
   Makes a `SeedBackupAndRestore` in `model_dir/backup` (a kill while it
-  writes resumes from the backup before: `double_checkpoint`) and restores
+  writes resumes from the backup before: `double_checkpoint`; the caller
+  removes it after saving the trained model) and restores
   it now (`fit` restores it again), so that the caller can skip the batches
   trained on in its training stream (the same on every run): the resumed
   run then sees the data an uninterrupted one would.
@@ -269,8 +270,12 @@ def resume_fit(model, model_dir, steps_per_chunk, chunks):
     >>> done
     0
   """
+  # Kept after `fit` (delete_checkpoint=False): the caller removes it once
+  # the model is saved, so that a kill in between resumes with nothing to
+  # train rather than from the first step.
   backup = SeedBackupAndRestore(os.path.join(str(model_dir), "backup"),
-                                double_checkpoint=True)
+                                double_checkpoint=True,
+                                delete_checkpoint=False)
   backup.set_model(model)
   with model.distribute_strategy.scope():
     backup.on_train_begin()

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_lab import tasks
+from keras_bert_lab import serving, tasks
 from keras_bert_lab.config import BertConfig
 from keras_bert_lab.data import classification, multiple_choice, squad
 from keras_bert_lab.data import squad_json
@@ -97,16 +97,8 @@ CHILD = textwrap.dedent(r"""
         if not name.startswith("_") and op_def_registry.get(op) is not None:
           text_ops.add(op)
 
-  with open(sys.argv[1], "rb") as f:
-    jobs = pickle.load(f)
-  results = {"core_ops": sorted(dir(tf.raw_ops)),
-             "text_ops": sorted(text_ops), "ops": {}, "outputs": {}}
-  loaded = {}
-  for key, path, function, kwargs in jobs:
-    if path not in loaded:
-      loaded[path] = tf.saved_model.load(path)
-      results["ops"][path] = op_types(path)
-    model = loaded[path]
+  def call(model, function, kwargs):
+    # The outputs of one job.
     if function.startswith("signature:"):
       fn = model.signatures[function[len("signature:"):]]
       out = fn(**{k: tf.constant(v) for k, v in kwargs.items()})
@@ -123,6 +115,23 @@ CHILD = textwrap.dedent(r"""
     elif function == "call":
       out = model({k: tf.constant(v) for k, v in kwargs.items()})
       out["encoder_outputs"] = tf.stack(out["encoder_outputs"], 1)
+    return out
+
+  with open(sys.argv[1], "rb") as f:
+    jobs = pickle.load(f)
+  results = {"core_ops": sorted(dir(tf.raw_ops)),
+             "text_ops": sorted(text_ops), "ops": {}, "outputs": {}}
+  loaded = {}
+  for key, path, function, kwargs in jobs:
+    if path not in loaded:
+      loaded[path] = tf.saved_model.load(path)
+      results["ops"][path] = op_types(path)
+    model = loaded[path]
+    try:
+      out = call(model, function, kwargs)
+    except tf.errors.InvalidArgumentError as e:   # a refused request
+      results["outputs"][key] = {"refused": e.message}
+      continue
     out = {k: (v.to_list() if isinstance(v, tf.RaggedTensor) else v.numpy())
            for k, v in out.items()}
     results["outputs"][key] = out
@@ -359,6 +368,60 @@ def _jobs(paths):
   ]
 
 
+# Requests just past the default `InputLimits` (1,024 rows, 100,000 bytes per
+# text): job key -> (path key, signature, inputs, the input and flag named).
+ROWS, BYTES = "--max_batch_size=1024", "--max_input_bytes=100000"
+PAST_LIMITS = {
+    "clf_rows": ("classifier", "serving_default",
+                 {"text": [b"a"] * 1025, "text_b": [b"b"] * 1025},
+                 ("text", ROWS)),
+    "clf_bytes": ("classifier", "serving_default",
+                  {"text": [b"ok", b"a" * 100_001], "text_b": [b"", b""]},
+                  ("text", BYTES)),
+    "clf_b_bytes": ("classifier", "serving_default",
+                    {"text": [b""], "text_b": [b"a" * 100_001]},
+                    ("text_b", BYTES)),
+    "reg_examples_rows": ("regression", "serve_examples",
+                          {"inputs": [b""] * 1025}, ("inputs", ROWS)),
+    "tag_bytes": ("tagger", "serving_default", {"text": [b"a " * 50_001]},
+                  ("text", BYTES)),
+    # two words of 50,000 bytes, each counted with its separator
+    "tag_words_bytes": ("tagger", "tag_words",
+                        {"words": [[b"a" * 50_000, b"b" * 50_000]]},
+                        ("words", BYTES)),
+    "squad_bytes": ("squad", "serving_default",
+                    {"question": [b"Who?"], "context": [b"a" * 100_001]},
+                    ("context", BYTES)),
+    "choice_rows": ("choice", "serving_default",
+                    {"context": [b"c"] * 1025,
+                     "choices": [[b"x", b"y", b"z", b"w"]] * 1025},
+                    ("context", ROWS)),
+    "pre_bytes": ("preprocess", "pair",
+                  {"text": [b"a" * 100_001], "text_b": [b""]},
+                  ("text", BYTES)),
+    "enc_rows": ("encoder", "serving_default",
+                 {k: [[2, 3]] * 1025 for k in ("input_word_ids", "input_mask",
+                                                "input_type_ids")},
+                 ("input_word_ids", ROWS)),
+    "embed_bytes": ("encoder", "embed", {"text": [b"a" * 100_001]},
+                    ("text", BYTES)),
+}
+# At the limits: answered.
+AT_LIMITS = {
+    "clf_at_limits": ("classifier", "serving_default",
+                      {"text": [b"a " * 50_000] + [b"b"] * 1023,
+                       "text_b": [b""] * 1024}),
+    "tag_words_at_limit": ("tagger", "tag_words",
+                           {"words": [[b"a" * 49_999, b"b" * 49_999]]}),
+}
+
+
+def _limit_jobs(paths):
+  return [(key, paths[path], "signature:" + signature, inputs)
+          for key, (path, signature, inputs, *_) in {
+              **PAST_LIMITS, **AT_LIMITS}.items()]
+
+
 @pytest.fixture(scope="module")
 def real_rows(data_dir, tmp_path_factory):
   """Real inputs of every task: reviews, People's Daily sentences (a BIO
@@ -384,8 +447,8 @@ def real_rows(data_dir, tmp_path_factory):
 def served(exported, real_rows, tmp_path_factory):
   """The results of calling every exported model in a fresh process."""
   _, paths = exported
-  return _fresh_process(_jobs(paths) + _preprocess_jobs(paths, real_rows),
-                        tmp_path_factory.mktemp("child"))
+  return _fresh_process(_jobs(paths) + _preprocess_jobs(paths, real_rows)
+                        + _limit_jobs(paths), tmp_path_factory.mktemp("child"))
 
 
 def _close(actual, expected, name):
@@ -641,6 +704,32 @@ def test_character_tagger_splits_as_its_training_file(real_rows, served):
   assert [len([t for t in row if t]) for row in tagged] == [2, 3]
 
 
+@pytest.mark.slow
+def test_requests_past_the_limits_are_refused_by_name(served):
+  outputs = served["outputs"]
+  for key, (*_, (name, flag)) in PAST_LIMITS.items():
+    assert set(outputs[key]) == {"refused"}, key
+    message = outputs[key]["refused"]
+    # TensorFlow puts the assertion's message inside its own text.
+    assert f"[{name}: " in message, (key, message)
+    assert flag in message and "export again with a larger" in message, key
+
+
+@pytest.mark.slow
+def test_requests_at_the_limits_are_answered(served):
+  outputs = served["outputs"]
+  assert outputs["clf_at_limits"]["probabilities"].shape == (1024, 3)
+  assert outputs["tag_words_at_limit"]["labels"].shape[0] == 1
+
+
+def test_limits_must_be_positive_integers():
+  for bad in (0, -1, 1.5, True, "10"):
+    with pytest.raises(ValueError, match=r"--max_batch_size=.*positive"):
+      serving.InputLimits(max_batch_size=bad)
+    with pytest.raises(ValueError, match=r"--max_input_bytes=.*positive"):
+      serving.InputLimits(max_input_bytes=bad)
+
+
 def _saved_model_cli(*args, with_tf_text=False):
   """Runs saved_model_cli (the venv's; with tensorflow_text's ops
   registered first when asked, as `run` needs for these graphs)."""
@@ -759,3 +848,35 @@ def test_existing_version_is_refused(tmp_path):
   with pytest.raises(FileExistsError, match="another --version"):
     export_lib.export(str(tmp_path / "model"), str(tmp_path / "out"),
                       version=3)
+
+
+@pytest.mark.slow
+def test_the_same_export_again_finishes_instead_of_refusing(exported):
+  # A rerun after a kill that came after the rename: nothing to write.
+  _, paths = exported
+  base = pathlib.Path(paths["classifier"]).parents[2]
+  pb = pathlib.Path(paths["classifier"]) / "saved_model.pb"
+  before = pb.stat().st_mtime_ns
+  assert export_lib.export(str(base / "classifier"),
+                           str(base / "out" / "classifier"),
+                           version=7) == [paths["classifier"]]
+  assert pb.stat().st_mtime_ns == before
+  # Other settings, or another model, into that version: refused.
+  with pytest.raises(FileExistsError, match="another --version"):
+    export_lib.export(str(base / "classifier"),
+                      str(base / "out" / "classifier"), version=7,
+                      jit_compile=True)
+  with pytest.raises(FileExistsError, match="another --version"):
+    export_lib.export(str(base / "regression"),
+                      str(base / "out" / "classifier"), version=7)
+  # A kill between an encoder's two SavedModels: the rerun writes the one
+  # that is missing and keeps the other.
+  import shutil
+  shutil.rmtree(paths["encoder"])
+  kept = (pathlib.Path(paths["preprocess"]) / "saved_model.pb").stat()
+  assert export_lib.export(str(base / "pretrain"), str(base / "out" / "bert"),
+                           version=3, max_seq_length=SEQ) == [
+                               paths["preprocess"], paths["encoder"]]
+  assert (pathlib.Path(paths["preprocess"]) / "saved_model.pb").stat(
+      ).st_mtime_ns == kept.st_mtime_ns
+  assert (pathlib.Path(paths["encoder"]) / "saved_model.pb").exists()

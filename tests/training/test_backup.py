@@ -5,6 +5,7 @@ import logging
 
 import keras
 import numpy as np
+import pytest
 
 from keras_bert_lab.training import SeedBackupAndRestore, seed_states
 
@@ -68,3 +69,40 @@ def test_states_of_another_epoch_are_not_used(tmp_path, caplog):
   assert "no dropout seed states for epoch 5" in caplog.text
   for a, b in zip(_states(fresh), before):
     np.testing.assert_array_equal(a, b)
+
+
+def _restored(backup_dir, caplog):
+  """(initial epoch, warnings) of a fresh model restored from the folder."""
+  backup = SeedBackupAndRestore(str(backup_dir), double_checkpoint=True)
+  backup.set_model(_model())
+  with caplog.at_level(logging.WARNING, logger="keras_bert_lab"):
+    backup.on_train_begin()
+  return backup.model._initial_epoch or 0, caplog.text
+
+
+@pytest.mark.parametrize("damaged", ["training_metadata.json",
+                                     "latest.weights.h5"])
+def test_a_backup_cut_short_restores_the_one_before(tmp_path, caplog,
+                                                    damaged):
+  keras.utils.set_random_seed(0)
+  _fit(_model(), tmp_path, 2)
+  path = tmp_path / damaged
+  path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+  assert _restored(tmp_path, caplog)[0] == 1   # the backup of epoch 1
+
+
+@pytest.mark.parametrize("cut", ["metadata", "before_metadata"])
+def test_a_first_backup_cut_short_starts_over(tmp_path, caplog, cut):
+  keras.utils.set_random_seed(0)
+  _fit(_model(), tmp_path, 1)
+  metadata = tmp_path / "training_metadata.json"
+  if cut == "metadata":
+    metadata.write_text(metadata.read_text()[:5])
+  else:
+    metadata.unlink()
+  epoch, warnings = _restored(tmp_path, caplog)
+  assert epoch == 0
+  assert not (tmp_path / "latest.weights.h5").exists()
+  if cut == "metadata":
+    assert "training_metadata.json: not valid JSON" in warnings
+    assert "starts from the first step" in warnings

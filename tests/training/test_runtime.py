@@ -129,7 +129,11 @@ def test_progress_logger_and_resume_fit(tmp_path, caplog):
   assert [(s, t) for s, t, _, _ in logged] == [
       (8, "loss"), (8, "learning_rate"), (8, "steps_per_second"),
       (12, "loss"), (12, "learning_rate"), (12, "steps_per_second")]
-  assert not (tmp_path / "backup").exists()   # removed at the end
+  # Kept after fit (the caller removes it once the model is saved); a run
+  # resumed from it now has nothing left to train.
+  assert (tmp_path / "backup").exists()
+  model, data = _regression(0)
+  assert resume_fit(model, tmp_path, 3, 4)[1] == 12
 
 
 def test_skip_trained_skips_global_steps():
