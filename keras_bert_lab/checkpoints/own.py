@@ -44,8 +44,8 @@ def save_pretrained(model, path, architecture=None, extra_config=None,
   The files are written to a hidden folder inside `path`, then moved in,
   `config.json` last (removed first when it exists): a kill at any moment
   leaves the previous folder, or one without `config.json` that every
-  reader refuses ("Cannot recognise a BERT checkpoint"), never a mix that
-  reads as a model. Saving again finishes it and removes what a killed save
+  reader refuses ("holds no config.json: a save_pretrained there was cut
+  short"), never a mix that reads as a model. Saving again finishes it and removes what a killed save
   left.
 
   Raises:

@@ -16,12 +16,9 @@ such.
 
 import contextlib
 import errno
-import gc
 import glob
 import os
 import shutil
-import sys
-import traceback
 
 _MB = 2 ** 20
 
@@ -100,7 +97,6 @@ def disk_full_errors(folder, what, need_bytes, then, partial=()):
         else:
           with contextlib.suppress(OSError):
             os.remove(path)
-    _release(e, folder)
     free = shutil.disk_usage(folder).free if os.path.exists(folder) else 0
     raise DiskFullError(
         f"{folder}: the disk is full while writing {what} (it needs about "
@@ -131,27 +127,6 @@ def check_free(folder, need_bytes, what, then):
   with disk_full_errors(folder, what, lambda: need_bytes, then):
     if shutil.disk_usage(folder).free < need_bytes:
       raise OSError(errno.ENOSPC, "No space left on device")
-
-
-def _release(error, folder):
-  """Closes, quietly, what the failed write left open under `folder`: Keras
-  leaves its h5py weights file open on an error, and HDF5 would flush it
-  again when Python exits, fail, and crash the process."""
-  hook = sys.unraisablehook
-  sys.unraisablehook = lambda unraisable: None
-  try:
-    traceback.clear_frames(error.__traceback__)
-    if "h5py" in sys.modules:
-      import h5py
-      root = os.path.abspath(folder)
-      for handle in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
-        name = os.fsdecode(h5py.h5f.get_name(handle))
-        if os.path.abspath(name).startswith(root):
-          with contextlib.suppress(Exception):
-            handle.close()
-    gc.collect()
-  finally:
-    sys.unraisablehook = hook
 
 
 def checkpoint_bytes(prefix):
