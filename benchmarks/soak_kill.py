@@ -182,10 +182,12 @@ def run_once(command, log):
   return time.time() - begin
 
 
-# Log lines that say which step a run reached, and where it resumed.
+# Log lines that say which step a run reached, and where it resumed (a
+# finished fine-tuning run found finished resumes at its last step).
 _STEP = re.compile(r"step (\d+)/\d+")
 _RESUMED = (re.compile(r"at step (\d+)"),
-            re.compile(r"chunk\(s\) done \(step (\d+)\)"))
+            re.compile(r"chunk\(s\) done \(step (\d+)\)"),
+            re.compile(r"already holds this run, finished \((\d+) steps"))
 
 
 def _last_step(text):

@@ -429,7 +429,7 @@ class BertConfig:
       >>> BertConfig.from_json_file(path) == BertConfig.preset("tiny")
       True
     """
-    _write_json(path, self.to_google_dict())
+    write_json(path, self.to_google_dict())
 
   def write_hf_json(self, path):
     """Writes HF's `config.json` (`to_hf_dict`) to `path`.
@@ -444,7 +444,7 @@ class BertConfig:
       >>> json.load(open(path))["architectures"]
       ['BertForPreTraining']
     """
-    _write_json(path, self.to_hf_dict())
+    write_json(path, self.to_hf_dict())
 
 
 def read_json(path):
@@ -483,7 +483,42 @@ def read_json(path):
         "Restore or rewrite the file; nothing was changed.") from e
 
 
-def _write_json(path, values):
+def write_json(path, values):
+  """Writes `values` to `path` as indented JSON, keys sorted.
+
+  Args:
+    path: the file.
+    values: JSON values.
+
+  Example:
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.json")
+    >>> write_json(path, {"steps": 4})
+    >>> read_json(path)
+    {'steps': 4}
+  """
   with open(path, "w", encoding="utf-8") as f:
     json.dump(values, f, indent=2, sort_keys=True)
     f.write("\n")
+
+
+def write_atomically(path, write):
+  """Runs `write(temporary path)`, then renames the file to `path`.
+
+  A reader (a restarted run, another worker of a cluster) sees the whole
+  file or none of it, never a part, whenever the writer is killed.
+
+  Args:
+    path: the file (a `pathlib.Path`).
+    write: `str -> None`, writes the file at the path it is given.
+
+  Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.json"
+    >>> write_atomically(path, lambda temporary: write_json(temporary, {}))
+    >>> read_json(path)
+    {}
+  """
+  temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  write(str(temporary))
+  os.replace(temporary, path)

@@ -547,3 +547,42 @@ def test_killed_run_resumes_from_its_backup(tmp_path, reviews):
     np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
   assert json.loads((tmp_path / "whole" / "eval_results.json").read_text(
       ))["accuracy"] == results["accuracy"]
+
+
+def test_the_same_call_on_a_finished_run_does_nothing(tmp_path, reviews):
+  from keras_bert_lab import tasks
+  _tiny_encoder(tmp_path / "encoder")
+  train = tmp_path / "reviews.tsv"
+  _write_tsv(train, ["score", "review"], [(s, r) for r, s in reviews])
+  run = tmp_path / "run"
+
+  def finetune(**train_settings):
+    task = tasks.ClassificationTask(tasks.ClassificationConfig(
+        text_column="review", label_column="score", max_seq_length=32))
+    return tasks.finetune(
+        task, tasks.DataConfig(train_file=str(train)), tmp_path / "encoder",
+        run, tasks.TrainConfig(num_train_epochs=1, train_batch_size=8,
+                               checkpoint_every=2, **train_settings))
+
+  results, written = finetune()
+  weights = run / "model.safetensors"
+  trained = weights.stat().st_mtime_ns
+  assert (run / "finished_run.json").exists()
+  assert not (run / "backup").exists()
+  # Killed while the backup was removed (after the record was written): the
+  # same call finds the run finished, returns its results, trains nothing
+  # and removes what was left of the backup.
+  (run / "backup").mkdir()
+  (run / "backup" / "latest.weights.h5").write_bytes(b"cut")
+  assert finetune() == (results, written)
+  assert weights.stat().st_mtime_ns == trained
+  assert not (run / "backup").exists()
+  # Another call (another learning rate; the same data edited) trains again.
+  again, _ = finetune(learning_rate=1e-4)
+  assert weights.stat().st_mtime_ns != trained
+  assert again["train_steps"] == results["train_steps"]
+  trained = weights.stat().st_mtime_ns
+  with open(train, "a", encoding="utf-8") as f:
+    f.write("5\tOne more review.\n")
+  finetune(learning_rate=1e-4)
+  assert weights.stat().st_mtime_ns != trained

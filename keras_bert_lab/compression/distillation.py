@@ -717,4 +717,7 @@ def distill(teacher_dir, data, model_dir, train=None, layers=None,
         "teacher": teacher}
 
   return tasks.finetune(task, data, teacher_dir, model_dir, train,
-                        build=build)
+                        build=build, settings=dict(
+                            distill=dataclasses.asdict(config), layers=layers,
+                            init_checkpoint=init_checkpoint,
+                            student_config=student_config))

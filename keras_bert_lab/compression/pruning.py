@@ -426,5 +426,5 @@ def prune(model_in, data, model_dir, config, train=None, **task_settings):
   results, written = tasks.finetune(
       task, data, model_in, model_dir,
       dataclasses.replace(train, num_train_epochs=config.recover_epochs),
-      build=build)
+      build=build, settings=dict(prune=dataclasses.asdict(config)))
   return results, written + [plan_file]

@@ -15,16 +15,22 @@ on, so a resumed run ends with the weights of an uninterrupted one.
 predict source, the family's prediction files. The resume backup
 (`backup/`) stays until the model is saved, so a run killed at any moment,
 saving included, resumes (after the last chunk, with nothing to train).
+Then `finished_run.json` records what defined the run (the task, data and
+training settings, the data files' sizes and times) before the backup is
+removed: the same call again finds the run finished and returns its
+results; any other call trains afresh.
 """
 
 import dataclasses
 import json
 import logging
+import os
 import pathlib
 import shutil
 import warnings
 from typing import Optional
 
+from keras_bert_lab.config import read_json, write_atomically, write_json
 from keras_bert_lab.tasks import base
 from keras_bert_lab.training.distribution import CONNECT_TIMEOUT
 
@@ -91,7 +97,8 @@ def load_tokenizer(model, lower_case=None):
       model.lower_case if lower_case is None else lower_case))
 
 
-def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
+def finetune(task, data, init_checkpoint, model_dir, train=None, build=None,
+             settings=None):
   """Fine-tunes `init_checkpoint` on `task` and writes everything to `model_dir`.
 
   Args:
@@ -107,6 +114,8 @@ def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
       with the optimizer; `model` itself when it is), `model` is
       evaluated and saved, and each `{name: model}` of `references` is
       evaluated too, under its name in the results.
+    settings: what else defines the run (`build`'s settings, JSON values),
+      kept in `finished_run.json`.
 
   Returns:
     `(results, written)`: the `eval_results.json` dict and the paths of
@@ -133,6 +142,10 @@ def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
   train = train or TrainConfig()
   model_dir = pathlib.Path(model_dir)
   model_dir.mkdir(parents=True, exist_ok=True)
+  run = run_record(task, data, init_checkpoint, train, settings)
+  finished = finished_run(model_dir, run)
+  if finished is not None:
+    return finished
   strategy = training.setup_runtime(
       train.strategy, train.tpu, train.connect_timeout, train.num_cpu_devices,
       global_batch_size=train.train_batch_size,
@@ -231,9 +244,90 @@ def finetune(task, data, init_checkpoint, model_dir, train=None, build=None):
   except tf.errors.InvalidArgumentError as e:
     raise ValueError(base.assert_message(e)) from None
   # Only now: a run killed before this resumes from the finished backup and
-  # only evaluates and saves again.
+  # only evaluates and saves again; one killed after finds it finished.
+  record = dict(run=run, train_steps=total_steps, written=[
+      os.path.relpath(path, model_dir) for path in saved[1]])
+  write_atomically(model_dir / FINISHED_RUN,
+                   lambda temporary: write_json(temporary, record))
   shutil.rmtree(backup.backup_dir, ignore_errors=True)
   return saved
+
+
+FINISHED_RUN = "finished_run.json"
+
+
+def run_record(task, data, init_checkpoint, train, settings=None):
+  """What defines a fine-tuning run, as JSON values (`finished_run.json`).
+
+  Args:
+    task: the `Task` (its config and other attributes, before `read_data`).
+    data: the `DataConfig`; its local files add their size and time.
+    init_checkpoint: the checkpoint's path.
+    train: the `TrainConfig`.
+    settings: `finetune`'s `settings`.
+
+  Returns:
+    A dict of JSON values.
+
+  Example:
+    >>> from keras_bert_lab import tasks
+    >>> record = run_record(tasks.ClassificationTask(), tasks.DataConfig(),
+    ...                     "bert/", TrainConfig())
+    >>> record["train"]["learning_rate"], record["data_files"]
+    (3e-05, {})
+  """
+  files = {}
+  for name in ("train_file", "eval_file", "predict_file"):
+    path = getattr(data, name)
+    if path and os.path.isfile(path):
+      stat = os.stat(path)
+      files[name] = [stat.st_size, stat.st_mtime_ns]
+  record = dict(
+      family=type(task).__name__,
+      task={key: dataclasses.asdict(value) if dataclasses.is_dataclass(value)
+            else value for key, value in vars(task).items()},
+      data=dataclasses.asdict(data), init_checkpoint=str(init_checkpoint),
+      train=dataclasses.asdict(train), settings=settings, data_files=files)
+  return json.loads(json.dumps(record, sort_keys=True, default=str))
+
+
+def finished_run(model_dir, run):
+  """`finetune`'s results if `model_dir` holds this run, finished; else None.
+
+  A record of another run (or a damaged one) is removed, with the backup
+  of a finished run whose removal was cut short: the call trains afresh.
+
+  Args:
+    model_dir: the output folder.
+    run: this call's `run_record`.
+
+  Returns:
+    `(results, written)` read back, or None.
+
+  Example:
+    >>> import tempfile
+    >>> finished_run(pathlib.Path(tempfile.mkdtemp()), {}) is None
+    True
+  """
+  path = model_dir / FINISHED_RUN
+  if not path.exists():
+    return None
+  try:
+    record = read_json(path)
+    if (record["run"] == run and (model_dir / "config.json").exists()
+        and (model_dir / "eval_results.json").exists()):
+      logger.info("%s already holds this run, finished (%d steps; %s): "
+                  "nothing to do. Remove it, or pass another --model_dir, "
+                  "to train again.", model_dir, record["train_steps"], path)
+      # The backup of a finished run whose removal was cut short.
+      shutil.rmtree(model_dir / "backup", ignore_errors=True)
+      return (read_json(model_dir / "eval_results.json"),
+              [model_dir / name for name in record["written"]])
+  except (ValueError, KeyError, TypeError) as e:
+    logger.warning("Ignoring %s (%s): training afresh.", path, e)
+  path.unlink()
+  shutil.rmtree(model_dir / "backup", ignore_errors=True)
+  return None
 
 
 def evaluate_and_save(task, model, tokenizer, task_data, model_dir,

@@ -26,7 +26,7 @@ import time
 
 import tensorflow as tf
 
-from keras_bert_lab.config import read_json
+from keras_bert_lab.config import read_json, write_atomically
 from keras_bert_lab.text.vocab_io import BUNDLED_VOCAB
 from keras_bert_lab.training.errors import explained
 
@@ -429,17 +429,6 @@ def pretraining_model(init_checkpoint=None, model_size="tiny",
   return model, tokenizer
 
 
-def _write_atomically(path, write):
-  """Runs `write(temporary path)`, then renames the file to `path`.
-
-  The other workers of a cluster read these files while the chief writes
-  them: a rename shows them the whole file or none of it, never a part.
-  """
-  temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-  write(str(temporary))
-  os.replace(temporary, path)
-
-
 def prepare_model_dir(model_dir, config, vocab, input_settings, write=True):
   """Refuses a `model_dir` of another run; writes this run's record.
 
@@ -483,7 +472,7 @@ def prepare_model_dir(model_dir, config, vocab, input_settings, write=True):
           f"{diff}. Use a new --model_dir or the same model flags.")
   elif write:
     model_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(saved, lambda path: config.write_google_json(path))
+    write_atomically(saved, lambda path: config.write_google_json(path))
   saved = model_dir / "input_flags.json"
   if saved.exists() and (model_dir / "checkpoint").exists():
     old = read_json(saved)
@@ -501,8 +490,8 @@ def prepare_model_dir(model_dir, config, vocab, input_settings, write=True):
           "which only the same input reaches: rerun with the values in "
           f"{saved} (and as many workers), or use a new --model_dir.")
   elif write:
-    _write_atomically(saved, lambda path: pathlib.Path(path).write_text(
+    write_atomically(saved, lambda path: pathlib.Path(path).write_text(
         json.dumps(input_settings, indent=2)))
   if write:
-    _write_atomically(model_dir / "vocab.txt",
-                      lambda path: text.write_vocab(vocab, path))
+    write_atomically(model_dir / "vocab.txt",
+                     lambda path: text.write_vocab(vocab, path))
